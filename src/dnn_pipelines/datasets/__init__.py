@@ -1,0 +1,21 @@
+"""Catalog datasets this project needs beyond kedro-datasets: `.npz` arrays, atomic saves.
+
+`KerasModelDataset` lives in `dnn_pipelines.datasets.keras_model` so that importing
+this package never imports TensorFlow.
+"""
+
+from dnn_pipelines.datasets.atomic import (
+    AtomicCSVDataset,
+    AtomicJSONDataset,
+    AtomicMatplotlibDataset,
+    AtomicParquetDataset,
+)
+from dnn_pipelines.datasets.npz import NpzDataset
+
+__all__ = [
+    "AtomicCSVDataset",
+    "AtomicJSONDataset",
+    "AtomicMatplotlibDataset",
+    "AtomicParquetDataset",
+    "NpzDataset",
+]

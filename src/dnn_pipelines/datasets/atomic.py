@@ -1,0 +1,103 @@
+"""Crash-safe saving and clear load errors for versioned file datasets.
+
+Kedro loads "latest" as the newest version folder that holds the file, so a run
+killed mid-save would leave a half-written file that wins. Every dataset here
+writes to a hidden partial name in the same folder and renames it into place;
+the rename is atomic, so the final name only ever holds a complete file.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from pathlib import PurePosixPath
+from typing import Any
+
+from kedro.io.core import DatasetError, VersionNotFoundError, get_filepath_str
+from kedro_datasets.json import JSONDataset
+from kedro_datasets.matplotlib import MatplotlibDataset
+from kedro_datasets.pandas import CSVDataset, ParquetDataset
+
+PARTIAL_PREFIX = ".partial-"
+
+
+def _raw(method: Callable[..., Any]) -> Callable[..., Any]:
+    """The undecorated save/load of a Kedro dataset (Kedro wraps them with logging)."""
+    return getattr(method, "__wrapped__", method)
+
+
+def partial_path_for(final_path: PurePosixPath) -> PurePosixPath:
+    """A hidden name beside `final_path` that keeps its extension (Keras checks it)."""
+    return final_path.parent / f"{PARTIAL_PREFIX}{uuid.uuid4().hex}-{final_path.name}"
+
+
+class AtomicSaveMixin:
+    """Save through a partial file and a rename; name the file and version on a bad load.
+
+    Put it first among the bases of a kedro-datasets file dataset.
+    """
+
+    def save(self, data: Any) -> None:
+        """Write `data` completely under a partial name, then rename it into place."""
+        final_path = self._get_save_path()
+        partial_path = partial_path_for(final_path)
+        self._get_save_path = lambda: partial_path  # the parent's save writes here
+        try:
+            _raw(super().save)(self, data)
+            self._fs.mv(
+                get_filepath_str(partial_path, self._protocol),
+                get_filepath_str(final_path, self._protocol),
+            )
+        finally:
+            del self._get_save_path
+            partial = get_filepath_str(partial_path, self._protocol)
+            if self._fs.exists(partial):
+                self._fs.rm(partial, recursive=True)
+
+    def load(self) -> Any:
+        """Load, turning a missing version or an unreadable file into an actionable error."""
+        path = self._get_load_path()
+        version = self._version.load if self._version and self._version.load else "latest"
+        if (
+            self._version
+            and self._version.load
+            and not self._fs.exists(get_filepath_str(path, self._protocol))
+        ):
+            raise VersionNotFoundError(
+                f"Version '{self._version.load}' of '{self._filepath}' does not exist. "
+                f"Existing versions, newest first: {self._existing_versions()}. "
+                "Pick one of them with --load-versions=<dataset>:<version>."
+            )
+        try:
+            return _raw(super().load)(self)
+        except DatasetError:
+            raise
+        except Exception as error:
+            raise DatasetError(
+                f"Cannot read '{path}' (version {version} of '{self._filepath}'): "
+                f"{type(error).__name__}: {error}. The file is truncated or corrupt; "
+                "delete its version folder or load another version with "
+                "--load-versions=<dataset>:<version>."
+            ) from error
+
+    def _existing_versions(self) -> list[str]:
+        try:
+            return self.list_versions(full_path=False)
+        except VersionNotFoundError:
+            return []
+
+
+class AtomicCSVDataset(AtomicSaveMixin, CSVDataset):
+    """pandas CSVDataset with atomic saves."""
+
+
+class AtomicParquetDataset(AtomicSaveMixin, ParquetDataset):
+    """pandas ParquetDataset with atomic saves."""
+
+
+class AtomicJSONDataset(AtomicSaveMixin, JSONDataset):
+    """JSONDataset with atomic saves."""
+
+
+class AtomicMatplotlibDataset(AtomicSaveMixin, MatplotlibDataset):
+    """MatplotlibDataset (single-figure PNG) with atomic saves."""

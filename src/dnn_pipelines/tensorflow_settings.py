@@ -1,0 +1,131 @@
+"""TensorFlow runtime settings from `conf/<env>/tensorflow.yml`: validated, then applied.
+
+Validation needs no TensorFlow, so a bad value stops any run at start; applying the
+settings imports TensorFlow and happens only when a TensorFlow node is about to run.
+"""
+
+from __future__ import annotations
+
+import logging
+from types import ModuleType
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+logger = logging.getLogger(__name__)
+
+PrecisionPolicy = Literal["float32", "mixed_float16", "mixed_bfloat16"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GpuSettings(_Strict):
+    """Which GPUs TensorFlow may use and how it allocates their memory."""
+
+    memory_growth: bool = True
+    visible_devices: list[int] | None = Field(
+        default=None, description="GPU indices to expose; null exposes every GPU found."
+    )
+    memory_limit_mb: int | None = Field(default=None, gt=0)
+
+
+class ThreadSettings(_Strict):
+    """Thread pools; 0 lets TensorFlow pick (one per core)."""
+
+    intra_op: int = Field(default=0, ge=0)
+    inter_op: int = Field(default=0, ge=0)
+
+
+class TensorFlowSettings(_Strict):
+    """The whole `tensorflow:` block of tensorflow.yml."""
+
+    gpu: GpuSettings = GpuSettings()
+    mixed_precision: PrecisionPolicy = "float32"
+    threads: ThreadSettings = ThreadSettings()
+    deterministic_ops: bool = True
+
+
+class TensorFlowSettingsError(ValueError):
+    """A value in tensorflow.yml that cannot be applied."""
+
+
+def _describe_errors(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        path = ".".join(["tensorflow", *(str(part) for part in item["loc"])])
+        lines.append(f"  - {path} = {item.get('input')!r}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def parse_tensorflow_settings(config: dict[str, Any]) -> TensorFlowSettings:
+    """Validate the loaded tensorflow.yml, naming every bad key with what is allowed."""
+    try:
+        return TensorFlowSettings.model_validate(config.get("tensorflow", {}))
+    except ValidationError as error:
+        raise TensorFlowSettingsError(
+            f"Invalid TensorFlow settings in conf/<env>/tensorflow.yml:\n{_describe_errors(error)}"
+        ) from None
+
+
+def _apply_gpu_settings(tf: ModuleType, gpu: GpuSettings) -> list[str]:
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpu.visible_devices is not None:
+        missing = [index for index in gpu.visible_devices if index >= len(gpus)]
+        if missing:
+            raise TensorFlowSettingsError(
+                f"tensorflow.gpu.visible_devices = {gpu.visible_devices}: GPU index "
+                f"{missing} does not exist; this machine has {len(gpus)} GPU(s), so the "
+                f"allowed indices are {list(range(len(gpus)))} (or null for all)."
+            )
+        gpus = [gpus[index] for index in gpu.visible_devices]
+        tf.config.set_visible_devices(gpus, "GPU")
+    if not gpus:
+        return ["no GPU found: GPU settings not needed"]
+    applied = []
+    for device in gpus:
+        if gpu.memory_limit_mb is not None:
+            tf.config.set_logical_device_configuration(
+                device, [tf.config.LogicalDeviceConfiguration(memory_limit=gpu.memory_limit_mb)]
+            )
+            applied.append(f"{device.name}: memory limit {gpu.memory_limit_mb} MB")
+        else:
+            tf.config.experimental.set_memory_growth(device, gpu.memory_growth)
+            applied.append(f"{device.name}: memory growth {gpu.memory_growth}")
+    return applied
+
+
+def _apply_threads(tf: ModuleType, threads: ThreadSettings) -> str:
+    current = (
+        tf.config.threading.get_intra_op_parallelism_threads(),
+        tf.config.threading.get_inter_op_parallelism_threads(),
+    )
+    if current == (threads.intra_op, threads.inter_op):
+        return f"threads intra_op={threads.intra_op} inter_op={threads.inter_op}"
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads.intra_op)
+        tf.config.threading.set_inter_op_parallelism_threads(threads.inter_op)
+    except RuntimeError:
+        # The runtime of this process is already up (an earlier run in the same
+        # process, e.g. a notebook): thread pools can no longer change.
+        return f"threads unchanged (runtime already started with {current})"
+    return f"threads intra_op={threads.intra_op} inter_op={threads.inter_op}"
+
+
+def apply_tensorflow_settings(settings: TensorFlowSettings, tf: ModuleType) -> None:
+    """Apply `settings` to the TensorFlow module `tf`; log devices and choices, one line each."""
+    devices = [device.name for device in tf.config.list_physical_devices()]
+    logger.info("TensorFlow %s devices: %s", tf.__version__, ", ".join(devices))
+    gpu_lines = _apply_gpu_settings(tf, settings.gpu)
+    thread_line = _apply_threads(tf, settings.threads)
+    tf.keras.mixed_precision.set_global_policy(settings.mixed_precision)
+    if settings.deterministic_ops:
+        tf.config.experimental.enable_op_determinism()
+    logger.info(
+        "TensorFlow settings applied: %s; %s; precision %s; deterministic ops %s",
+        "; ".join(gpu_lines),
+        thread_line,
+        settings.mixed_precision,
+        settings.deterministic_ops,
+    )

@@ -1,0 +1,80 @@
+"""Shared fixtures: a throwaway copy of the project, so tests never write into the repo's data/.
+
+The copy holds pyproject.toml, .telemetry and conf/; the code runs from the installed
+package. Kedro resolves the catalog's relative paths against the copy, so every
+artifact of a test run lands in the test's own temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class KedroProject:
+    """A copy of the project in a temporary folder, run in this process."""
+
+    path: Path
+
+    @property
+    def data(self) -> Path:
+        return self.path / "data"
+
+    def run(
+        self,
+        pipelines: list[str] | None = None,
+        env: str = "test",
+        params: dict[str, Any] | None = None,
+        runner: Any = None,
+        **run_args: Any,
+    ) -> dict[str, Any]:
+        """`kedro run --env <env> --pipelines ... --params ...`, in process."""
+        bootstrap_project(self.path)
+        with KedroSession.create(project_path=self.path, env=env, runtime_params=params) as session:
+            return session.run(pipeline_names=pipelines, runner=runner, **run_args)
+
+    def context(self, env: str = "test", params: dict[str, Any] | None = None) -> Any:
+        """A loaded KedroContext (catalog, params, config) of the copy."""
+        bootstrap_project(self.path)
+        session = KedroSession.create(project_path=self.path, env=env, runtime_params=params)
+        return session.load_context()
+
+    def load(self, dataset: str, env: str = "test") -> Any:
+        """Load the latest version of a catalog entry."""
+        return self.context(env).catalog.load(dataset)
+
+    def write_conf(self, relative: str, text: str) -> None:
+        """Write a YAML file under the copy's conf/ (e.g. a bad parameter for a test)."""
+        target = self.path / "conf" / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+
+
+def copy_project(destination: Path) -> KedroProject:
+    """Copy the files that make a Kedro project (code excluded) to `destination`."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for name in ("pyproject.toml", ".telemetry"):
+        shutil.copy2(REPO / name, destination / name)
+    shutil.copytree(REPO / "conf", destination / "conf", ignore=shutil.ignore_patterns("local"))
+    (destination / "conf" / "local").mkdir()
+    (destination / "src").mkdir()  # Kedro requires it; the code runs from the installed package
+    return KedroProject(destination)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> KedroProject:
+    """A fresh project copy for one test."""
+    return copy_project(tmp_path / "project")

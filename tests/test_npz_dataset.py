@@ -1,0 +1,96 @@
+"""The versioned .npz dataset: round trip, versions, no pickles, crash-safe saves."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from kedro.io import Version
+from kedro.io.core import DatasetError, VersionNotFoundError
+
+from dnn_pipelines.datasets import NpzDataset
+from dnn_pipelines.datasets.atomic import PARTIAL_PREFIX
+
+
+def _versioned(path: Path, load: str | None = None, save: str | None = None) -> NpzDataset:
+    return NpzDataset(filepath=str(path / "arrays.npz"), version=Version(load, save))
+
+
+def test_round_trip_keeps_names_dtypes_and_values(tmp_path):
+    arrays = {
+        "x": np.random.default_rng(0).normal(size=(4, 3)),
+        "labels": np.arange(4, dtype=np.int8),
+    }
+    dataset = NpzDataset(filepath=str(tmp_path / "a.npz"))
+    dataset.save(arrays)
+    loaded = dataset.load()
+    assert set(loaded) == {"x", "labels"}
+    np.testing.assert_array_equal(loaded["x"], arrays["x"])
+    assert loaded["labels"].dtype == np.int8
+
+
+def test_each_save_is_a_new_version_and_latest_is_newest(tmp_path):
+    _versioned(tmp_path, save="2026-01-01T00.00.00.000Z").save({"v": np.array([1])})
+    _versioned(tmp_path, save="2026-01-02T00.00.00.000Z").save({"v": np.array([2])})
+    assert _versioned(tmp_path).load()["v"][0] == 2
+    assert _versioned(tmp_path, load="2026-01-01T00.00.00.000Z").load()["v"][0] == 1
+    assert _versioned(tmp_path).list_versions(full_path=False) == [
+        "2026-01-02T00.00.00.000Z",
+        "2026-01-01T00.00.00.000Z",
+    ]
+
+
+def test_missing_version_error_lists_existing_ones(tmp_path):
+    _versioned(tmp_path, save="2026-01-01T00.00.00.000Z").save({"v": np.array([1])})
+    with pytest.raises(VersionNotFoundError, match=r"'nope'.*2026-01-01T00\.00\.00\.000Z"):
+        _versioned(tmp_path, load="nope").load()
+
+
+def test_refuses_object_arrays(tmp_path):
+    dataset = NpzDataset(filepath=str(tmp_path / "a.npz"))
+    with pytest.raises(DatasetError, match=r"\['mixed'\] have dtype object"):
+        dataset.save({"mixed": np.array([1, "a", None], dtype=object)})
+    assert not (tmp_path / "a.npz").exists()
+
+
+def test_loads_without_pickle(tmp_path):
+    path = tmp_path / "evil.npz"
+    np.savez(path, payload=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(DatasetError, match="Object arrays cannot be loaded"):
+        NpzDataset(filepath=str(path)).load()
+
+
+def test_crash_mid_save_leaves_nothing_a_load_would_pick(tmp_path, monkeypatch):
+    _versioned(tmp_path, save="2026-01-01T00.00.00.000Z").save({"v": np.array([1])})
+
+    def crash(file, **arrays):
+        file.write(b"PK\x03\x04 half an archive")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez_compressed", crash)
+    with pytest.raises(KeyboardInterrupt):
+        _versioned(tmp_path, save="2026-01-02T00.00.00.000Z").save({"v": np.array([2])})
+
+    assert _versioned(tmp_path).load()["v"][0] == 1
+    leftovers = [
+        name for _, _, files in os.walk(tmp_path) for name in files if PARTIAL_PREFIX in name
+    ]
+    assert leftovers == []
+
+
+def test_partial_file_of_a_killed_save_is_ignored(tmp_path):
+    _versioned(tmp_path, save="2026-01-01T00.00.00.000Z").save({"v": np.array([1])})
+    killed = tmp_path / "arrays.npz" / "2026-01-02T00.00.00.000Z"
+    killed.mkdir()
+    (killed / f"{PARTIAL_PREFIX}abc-arrays.npz").write_bytes(b"PK\x03\x04 truncated")
+    assert _versioned(tmp_path).load()["v"][0] == 1
+
+
+def test_truncated_file_error_names_file_and_version(tmp_path):
+    _versioned(tmp_path, save="2026-01-01T00.00.00.000Z").save({"v": np.arange(1000)})
+    path = tmp_path / "arrays.npz" / "2026-01-01T00.00.00.000Z" / "arrays.npz"
+    path.write_bytes(path.read_bytes()[:50])
+    with pytest.raises(DatasetError, match=r"Cannot read .*arrays\.npz.*version latest.*corrupt"):
+        _versioned(tmp_path).load()
