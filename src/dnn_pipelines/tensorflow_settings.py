@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from dnn_pipelines.parameters import describe_validation_error
+
 logger = logging.getLogger(__name__)
 
 PrecisionPolicy = Literal["float32", "mixed_float16", "mixed_bfloat16"]
@@ -51,21 +53,14 @@ class TensorFlowSettingsError(ValueError):
     """A value in tensorflow.yml that cannot be applied."""
 
 
-def _describe_errors(error: ValidationError) -> str:
-    lines = []
-    for item in error.errors():
-        path = ".".join(["tensorflow", *(str(part) for part in item["loc"])])
-        lines.append(f"  - {path} = {item.get('input')!r}: {item['msg']}")
-    return "\n".join(lines)
-
-
 def parse_tensorflow_settings(config: dict[str, Any]) -> TensorFlowSettings:
     """Validate the loaded tensorflow.yml, naming every bad key with what is allowed."""
     try:
         return TensorFlowSettings.model_validate(config.get("tensorflow", {}))
     except ValidationError as error:
         raise TensorFlowSettingsError(
-            f"Invalid TensorFlow settings in conf/<env>/tensorflow.yml:\n{_describe_errors(error)}"
+            "Invalid TensorFlow settings in conf/<env>/tensorflow.yml:\n"
+            + describe_validation_error(error, "tensorflow")
         ) from None
 
 
