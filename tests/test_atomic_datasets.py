@@ -1,0 +1,129 @@
+"""kedro-datasets' file datasets, made crash-safe: a save is complete or invisible, a bad file is named."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+from kedro.io import Version
+from kedro.io.core import DatasetError
+from matplotlib.figure import Figure
+
+from dnn_pipelines.datasets import AtomicCSVDataset, AtomicJSONDataset, AtomicMatplotlibDataset
+from dnn_pipelines.datasets.atomic import PARTIAL_PREFIX
+
+OLD, NEW = "2026-01-01T00.00.00.000Z", "2026-01-02T00.00.00.000Z"
+
+
+def _figure() -> Figure:
+    figure = Figure()
+    figure.subplots().plot([0, 1], [1, 0])
+    return figure
+
+
+CASES = {
+    "csv": (AtomicCSVDataset, "table.csv", pd.DataFrame({"a": [1, 2]}), "pandas.DataFrame.to_csv"),
+    "json": (AtomicJSONDataset, "metrics.json", {"accuracy": 0.9}, "json.dump"),
+    "png": (AtomicMatplotlibDataset, "figure.png", None, "matplotlib.figure.Figure.savefig"),
+}
+
+
+def _dataset(kind, folder, load=None, save=None):
+    cls, name, _, _ = CASES[kind]
+    return cls(filepath=str(folder / name), version=Version(load, save))
+
+
+def _data(kind):
+    return _figure() if kind == "png" else CASES[kind][2]
+
+
+def _partials(folder):
+    return [name for _, _, files in os.walk(folder) for name in files if PARTIAL_PREFIX in name]
+
+
+@pytest.mark.parametrize("kind", CASES)
+def test_a_crash_mid_write_leaves_the_previous_version_as_latest(kind, tmp_path, monkeypatch):
+    _dataset(kind, tmp_path, save=OLD).save(_data(kind))
+
+    def write_half_then_die(*args, **kwargs):
+        handle = next((a for a in (*args, *kwargs.values()) if hasattr(a, "write")), None)
+        if handle is not None:
+            try:
+                handle.write("half")
+            except TypeError:
+                handle.write(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(CASES[kind][3], write_half_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        _dataset(kind, tmp_path, save=NEW).save(_data(kind))
+    monkeypatch.undo()
+
+    assert _dataset(kind, tmp_path).resolve_load_version() == OLD
+    assert _partials(tmp_path) == []
+
+
+@pytest.mark.parametrize("kind", CASES)
+def test_the_final_name_appears_only_by_rename_of_a_complete_file(kind, tmp_path, monkeypatch):
+    """Killed between writing and renaming: the complete file sits under a hidden name only."""
+    _dataset(kind, tmp_path, save=OLD).save(_data(kind))
+    dataset = _dataset(kind, tmp_path, save=NEW)
+    renamed = []
+
+    def die_instead_of_rename(source, destination, **kwargs):
+        renamed.append((os.path.basename(source), os.path.getsize(source)))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dataset._fs, "mv", die_instead_of_rename)
+    with pytest.raises(KeyboardInterrupt):
+        dataset.save(_data(kind))
+
+    [(hidden_name, size)] = renamed
+    assert hidden_name.startswith(PARTIAL_PREFIX)
+    assert hidden_name.endswith(CASES[kind][1])
+    assert size > 0
+    assert _dataset(kind, tmp_path).resolve_load_version() == OLD
+
+
+@pytest.mark.parametrize("kind", ["csv", "json"])
+def test_a_truncated_file_error_names_the_file_and_version(kind, tmp_path):
+    dataset = _dataset(kind, tmp_path, save=OLD)
+    dataset.save(_data(kind))
+    path = tmp_path / CASES[kind][1] / OLD / CASES[kind][1]
+    path.write_bytes(b'{"accuracy": 0.' if kind == "json" else b"\xff\xfe\x00garbage\x00")
+    with pytest.raises(DatasetError, match=rf"Cannot read .*{OLD}.*version latest.*corrupt"):
+        _dataset(kind, tmp_path).load()
+
+
+def test_unversioned_save_replaces_the_file_whole(tmp_path):
+    dataset = AtomicJSONDataset(filepath=str(tmp_path / "m.json"))
+    dataset.save({"a": 1})
+    dataset.save({"a": 2})
+    assert dataset.load() == {"a": 2}
+    assert sorted(os.listdir(tmp_path)) == ["m.json"]
+
+
+def test_keras_model_round_trip_and_truncated_file(tmp_path):
+    import keras  # noqa: PLC0415 - only this test needs TensorFlow
+
+    from dnn_pipelines.datasets.keras_model import KerasModelDataset  # noqa: PLC0415
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    dataset = KerasModelDataset(filepath=str(tmp_path / "model.keras"), version=Version(None, OLD))
+    dataset.save(model)
+    loaded = KerasModelDataset(
+        filepath=str(tmp_path / "model.keras"), version=Version(None, None)
+    ).load()
+    x = np.ones((1, 3), dtype="float32")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert _partials(tmp_path) == []
+
+    path = tmp_path / "model.keras" / OLD / "model.keras"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(DatasetError, match=rf"Cannot read .*model\.keras.*{OLD}.*corrupt"):
+        KerasModelDataset(
+            filepath=str(tmp_path / "model.keras"), version=Version(None, None)
+        ).load()
