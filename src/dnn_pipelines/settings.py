@@ -3,8 +3,9 @@
 from kedro.config import OmegaConfigLoader
 
 from dnn_pipelines.hooks import TensorFlowHook
+from dnn_pipelines.manifest import RunManifestHook
 
-HOOKS = (TensorFlowHook(),)
+HOOKS = (TensorFlowHook(), RunManifestHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
