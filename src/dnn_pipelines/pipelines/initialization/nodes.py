@@ -418,14 +418,21 @@ def propagate_variance(
     return pd.DataFrame(rows)
 
 
-def activation_moments(activation: str, q: float) -> tuple[float, float]:
+def gauss_hermite_rule() -> tuple[np.ndarray, np.ndarray]:
+    """Points and weights (summing to 1) of E[f(u)], u ~ N(0, 1)."""
+    points, weights = hermegauss(_QUADRATURE_POINTS)
+    return points, weights / weights.sum()
+
+
+def activation_moments(
+    activation: str, q: float, rule: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[float, float]:
     """E[phi(z)^2] and Var[phi(z)] for z ~ N(0, q): closed form or Gauss-Hermite."""
     if activation == "identity":
         return q, q
     if activation == "relu":
         return q / 2, q / 2 - q / (2 * math.pi)
-    points, weights = hermegauss(_QUADRATURE_POINTS)
-    weights = weights / weights.sum()
+    points, weights = rule if rule is not None else gauss_hermite_rule()
     values = ACTIVATION_FUNCTIONS[activation](math.sqrt(q) * points)
     second = float(weights @ values**2)
     mean = float(weights @ values)
@@ -444,6 +451,7 @@ def predict_variance(params: InitializationParams) -> pd.DataFrame:
     the expectation is a one-dimensional Gauss-Hermite integral.
     """
     forward = params.forward
+    rule = gauss_hermite_rule()
     rows = []
     for activation in forward.activations:
         for name in forward.initializers:
@@ -451,7 +459,7 @@ def predict_variance(params: InitializationParams) -> pd.DataFrame:
             second_moment = 1.0  # E[x^2] of the standard-normal input
             for layer in range(1, forward.depth + 1):
                 q = gain * second_moment
-                second_moment, variance = activation_moments(activation, q)
+                second_moment, variance = activation_moments(activation, q, rule)
                 rows.append(
                     {
                         "activation": activation,
