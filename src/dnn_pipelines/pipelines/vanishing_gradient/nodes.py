@@ -230,6 +230,7 @@ def summarize_metrics(
     with np.errstate(divide="ignore", invalid="ignore"):
         slowdown = output_norm / compare_norm
         bound_slowdown = output_norm / bound[params.compare_layer - 1]
+        slowdown_decades = np.log10(slowdown)
     decay = _decay_per_layer(layers, norms)
     residual = activations["o"][:, -1] - pattern["y"]
     _, gp, derivative_sup = ACTIVATION_FUNCTIONS[params.activation]
@@ -244,7 +245,7 @@ def summarize_metrics(
         "output_layer_norm": float(output_norm),
         "compare_layer_norm": float(compare_norm),
         "slowdown_vs_output": _finite(slowdown),
-        "slowdown_orders_of_magnitude": _finite(np.log10(slowdown)),
+        "slowdown_orders_of_magnitude": _finite(slowdown_decades),
         "bound_slowdown_vs_output": _finite(bound_slowdown),
         "decay_per_layer": decay,
         "decay_factor_per_layer": None if decay is None else float(10**decay),

@@ -27,7 +27,7 @@ GRID = "vanishing_gradient_grid"
 
 
 def experiment() -> Pipeline:
-    """Dataset generation -> forward -> backward -> gradient norms -> metrics, plot."""
+    """Dataset generation -> forward -> backward -> gradient norms -> metrics."""
     return Pipeline(
         [
             Node(
@@ -60,12 +60,20 @@ def experiment() -> Pipeline:
                 "metrics",
                 name="summarize_metrics",
             ),
+        ]
+    )
+
+
+def lesson_figure() -> Pipeline:
+    """The lesson's figure, drawn for the lesson's run only (the grid has its comparison)."""
+    return Pipeline(
+        [
             Node(
                 plot_gradient_norms,
                 ["gradient_norms", "experiment"],
                 "gradient_norm_plot",
                 name="plot_gradient_norms",
-            ),
+            )
         ]
     )
 
@@ -96,7 +104,7 @@ def grid_cell(cell: str) -> Pipeline:
 def create_pipeline(**kwargs: object) -> Pipeline:
     """The lesson's run, every grid cell, and the comparison that explains them."""
     lesson = Pipeline(
-        experiment(),
+        experiment() + lesson_figure(),
         namespace=TOPIC,
         inputs={"experiment": f"params:{TOPIC}"},
         parameters={"params:seed": "params:seed"},
