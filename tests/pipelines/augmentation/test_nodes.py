@@ -397,8 +397,9 @@ def test_check_geometry_refuses_dots_that_leave_the_probe(augmenter, params):
 
 def test_metrics_record_every_sample_and_are_json(image, augmenter, probe, params):
     _, table = nodes.sample_augmentations(image, augmenter, params, 123)
+    effects, _ = nodes.sample_single_effects(image, augmenter, params, 123)
     check, _ = nodes.check_geometry(probe, augmenter, params, 123)
-    metrics = nodes.summarize_metrics(image, table, check, params, 123)
+    metrics = nodes.summarize_metrics(image, table, effects, check, params, 123)
     json.dumps(metrics)  # plain types only
     assert metrics["n_samples"] == len(metrics["samples"]) == params.sampling.n_samples
     first = metrics["samples"][0]
@@ -406,6 +407,17 @@ def test_metrics_record_every_sample_and_are_json(image, augmenter, probe, param
     assert first["rotation_deg"] == pytest.approx(table.loc[0, "rotation_deg"])
     assert metrics["geometry_check"]["all_passed"] is True
     assert metrics["keras_layer_arguments"]["rotation"]["factor"] == pytest.approx(40 / 360)
+    change = metrics["single_effect_mean_abs_change"]
+    assert set(change) == set(effects)
+    assert all(len(values) == params.effects.n_strengths for values in change.values())
+    assert min(change["rotation"]) > 0
+
+
+def test_mean_abs_change_is_zero_for_the_original_and_counts_every_pixel():
+    original = np.zeros((2, 2, 3), dtype=np.uint8)
+    changed = original.copy()
+    changed[0, 0, 0] = 120
+    assert nodes.mean_abs_change(original, np.stack([original, changed])) == [0.0, 10.0]
 
 
 def test_transform_params_are_strict():

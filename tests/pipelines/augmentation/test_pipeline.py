@@ -44,6 +44,12 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> KedroProject:
     return project
 
 
+@pytest.fixture(scope="module")
+def catalog(project: KedroProject):
+    """The run's catalog, created once (each `project.load` would rebuild the context)."""
+    return project.context().catalog
+
+
 def test_every_output_is_written_once_as_a_versioned_file(project):
     for name, relative in OUTPUTS.items():
         saved = versions(project, relative)
@@ -54,18 +60,18 @@ def test_every_output_is_written_once_as_a_versioned_file(project):
             assert versions(project, relative)[0].read_bytes()[:8] == PNG_MAGIC
 
 
-def test_samples_are_uint8_copies_of_the_photo(project):
-    samples = project.load("augmentation.samples")
-    image = project.load("augmentation.image")["image"]
+def test_samples_are_uint8_copies_of_the_photo(catalog):
+    samples = catalog.load("augmentation.samples")
+    image = catalog.load("augmentation.image")["image"]
     assert image.shape == (107, 160, 3)
     assert samples["images"].dtype == np.uint8
     assert samples["images"].shape == (4, 107, 160, 3)
     assert not any(np.array_equal(copy, image) for copy in samples["images"])
 
 
-def test_metrics_record_each_samples_draws_and_a_passed_geometry_check(project):
-    metrics = project.load("augmentation_metrics")
-    table = project.load("augmentation.sample_parameters")
+def test_metrics_record_each_samples_draws_and_a_passed_geometry_check(catalog):
+    metrics = catalog.load("augmentation_metrics")
+    table = catalog.load("augmentation.sample_parameters")
     assert metrics["seed"] == 123
     assert metrics["n_samples"] == len(metrics["samples"]) == len(table) == 4
     for record, (_, row) in zip(metrics["samples"], table.iterrows(), strict=True):
@@ -79,8 +85,8 @@ def test_metrics_record_each_samples_draws_and_a_passed_geometry_check(project):
     assert check["max_error"]["flip.flipped"]["max_error"] == 0.0
 
 
-def test_augmenter_is_saved_as_a_loadable_keras_model(project):
-    augmenter = project.load("augmentation.augmenter")
+def test_augmenter_is_saved_as_a_loadable_keras_model(catalog):
+    augmenter = catalog.load("augmentation.augmenter")
     assert [layer.name for layer in augmenter.layers] == [
         "rotation",
         "shift",

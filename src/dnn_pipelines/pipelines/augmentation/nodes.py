@@ -417,14 +417,22 @@ def check_geometry(
 # ------------------------------------------------------------------------------------ metrics
 
 
+def mean_abs_change(original: np.ndarray, pictures: np.ndarray) -> list[float]:
+    """Mean absolute pixel difference (0-255) of each picture from the original."""
+    difference = np.abs(pictures.astype(np.float64) - original.astype(np.float64)[None])
+    return [float(value) for value in difference.mean(axis=(1, 2, 3))]
+
+
 def summarize_metrics(
     image: dict[str, np.ndarray],
     sample_parameters: pd.DataFrame,
+    effects: dict[str, np.ndarray],
     geometry_check: pd.DataFrame,
     params: AugmentationParams,
     seed: Seed,
 ) -> dict[str, Any]:
-    """Per sample what was drawn, the Keras arguments the lesson's ranges became, the check."""
+    """Per sample what was drawn, the Keras arguments the lesson's ranges became, how much each
+    effect alone changes the photo (can they be told apart?), and the geometry check."""
     samples = sample_parameters.to_dict(orient="records")
     numeric = sample_parameters.drop(columns=["sample", "flipped"])
     by_quantity = geometry_check.groupby(["effect", "quantity"], sort=False)
@@ -444,6 +452,10 @@ def summarize_metrics(
             for column in numeric.columns
         },
         "flipped_fraction": float(sample_parameters["flipped"].astype(bool).mean()),
+        "single_effect_mean_abs_change": {
+            effect: mean_abs_change(image["image"], pictures)
+            for effect, pictures in effects.items()
+        },
         "geometry_check": {
             "all_passed": bool(geometry_check["passed"].all()),
             "n_measurements": len(geometry_check),

@@ -73,6 +73,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
                 [
                     "image",
                     "sample_parameters",
+                    "effects",
                     "geometry_check",
                     PARAMS,
                     "params:seed",
