@@ -307,6 +307,13 @@ def test_atomic_write_leaves_only_the_final_file(tmp_path):
     assert [p.name for p in target.parent.iterdir()] == ["run_manifest.json"]
 
 
+def test_partial_prefix_is_the_one_atomic_saves_use():
+    from dnn_pipelines.datasets import atomic  # noqa: PLC0415
+    from dnn_pipelines.manifest import PARTIAL_PREFIX  # noqa: PLC0415
+
+    assert PARTIAL_PREFIX == atomic.PARTIAL_PREFIX
+
+
 def test_hook_is_registered_in_settings():
     from dnn_pipelines import settings  # noqa: PLC0415
 

@@ -41,10 +41,12 @@ from kedro.framework.hooks import hook_impl
 from kedro.io.core import AbstractDataset, AbstractVersionedDataset, is_parameter
 from kedro.pipeline import Pipeline
 
-from dnn_pipelines.datasets.atomic import PARTIAL_PREFIX
-
 logger = logging.getLogger(__name__)
 
+PARTIAL_PREFIX = ".partial-"
+"""The hidden name of a file being saved, as in `dnn_pipelines.datasets.atomic` (a test
+checks they agree); not imported from there, which would load pandas and matplotlib into
+`python -m dnn_pipelines.versions`."""
 MANIFEST_FORMAT = 1
 MANIFEST_NAME = "run_manifest.json"
 MANIFEST_DIR = Path("data") / "09_tracking" / MANIFEST_NAME

@@ -15,8 +15,9 @@ are the newest N. It also removes what killed runs leave behind: `.partial-*` fi
 older than `--stale-after` minutes, so a run saving right now is never disturbed.
 
 Datasets are found on disk (any `<name>/<version>/<name>` under `data/`), so the command
-works without a valid conf/; catalog names come from the Kedro catalog when it loads and
-from the run manifests otherwise.
+works without a valid conf/. Their catalog names come from the catalog config (dataset
+factories included) and from the run manifests; no dataset or pipeline is imported, so
+the command starts in a second or two, TensorFlow never loads.
 """
 
 from __future__ import annotations
@@ -36,13 +37,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dnn_pipelines.datasets.atomic import PARTIAL_PREFIX
-from dnn_pipelines.manifest import MANIFEST_DIR, MANIFEST_NAME
+import parse
+
+from dnn_pipelines.manifest import MANIFEST_DIR, MANIFEST_NAME, PARTIAL_PREFIX
 
 VERSION_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}\.\d{2}\.\d{2}\.\d{3}Z$")
 """Kedro's save version (`kedro.io.core.generate_timestamp`): sorts like time."""
 
 DEFAULT_STALE_AFTER_MIN = 60.0
+MAX_LISTED = 20
 MANIFEST_DATASET = "run_manifest"
 """How the listing names the manifests' folder (not a catalog entry: the hook writes it)."""
 
@@ -171,8 +174,13 @@ def read_manifest(project_path: Path, version: str | None = None) -> dict[str, A
         if len(matches) != 1:
             why = "matches several runs" if matches else "is not a run manifest version"
             raise VersionsError(
-                f"'{version}' {why}. Run manifests, newest first: {', '.join(versions[:20])}"
-                + (f" (and {len(versions) - 20} older)" if len(versions) > 20 else "")
+                f"'{version}' {why}. Run manifests, newest first: "
+                f"{', '.join(versions[:MAX_LISTED])}"
+                + (
+                    f" (and {len(versions) - MAX_LISTED} older)"
+                    if len(versions) > MAX_LISTED
+                    else ""
+                )
             )
         chosen = matches[0]
     path = project_path / MANIFEST_DIR / chosen / MANIFEST_NAME
@@ -213,11 +221,15 @@ def manifest_names(project_path: Path) -> dict[str, str]:
 # --------------------------------------------------------------------------- catalog names
 
 
-def catalog_names(project_path: Path, env: str | None) -> dict[str, str]:
-    """filepath -> catalog name for every file dataset of the catalog and of the pipelines.
+def catalog_names(
+    project_path: Path, env: str | None, filepaths: list[str] | None = None
+) -> dict[str, str]:
+    """filepath -> catalog name, from the catalog config alone (no dataset is created).
 
-    Dataset factories (`{namespace}.model`) only resolve for names the pipelines use,
-    so every dataset of every registered pipeline is looked up.
+    Explicit entries name their filepath. A dataset factory (`"{ns}.model"` with
+    `filepath: data/06_models/{ns}/model.keras`) names each path on disk (`filepaths`)
+    that its filepath template matches. Neither pipelines nor datasets are imported, so
+    listing never pays for TensorFlow.
     """
     # Kedro's start-up log lines and deprecation warnings would drown the listing.
     previous = logging.root.manager.disable
@@ -225,41 +237,41 @@ def catalog_names(project_path: Path, env: str | None) -> dict[str, str]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return _catalog_names(project_path, env)
+            config = _catalog_config(project_path, env)
     finally:
         logging.disable(previous)
+    names = {}
+    patterns = []
+    for name, entry in config.items():
+        if name.startswith("_") or not isinstance(entry, dict) or "filepath" not in entry:
+            continue
+        filepath = str(entry["filepath"])
+        if "{" in name:
+            patterns.append((name, filepath))
+        else:
+            names[filepath] = name
+    for path in filepaths or []:
+        if path in names:
+            continue
+        for name, template in patterns:
+            found = parse.parse(template, path)
+            if found is not None and found.named:
+                names[path] = name.format(**found.named)
+                break
+    return names
 
 
-def _catalog_names(project_path: Path, env: str | None) -> dict[str, str]:
-    from kedro.framework.project import pipelines  # noqa: PLC0415 - Kedro only when needed
-    from kedro.framework.session import KedroSession  # noqa: PLC0415
+def _catalog_config(project_path: Path, env: str | None) -> dict[str, Any]:
+    from kedro.framework.project import settings  # noqa: PLC0415 - Kedro only when needed
     from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
 
     bootstrap_project(project_path)
-    with KedroSession.create(project_path=project_path, env=env) as session:
-        catalog = session.load_context().catalog
-        candidates = set(catalog.keys())
-        try:
-            for pipeline in pipelines.values():
-                candidates |= pipeline.datasets()
-        except Exception as error:  # a pipeline being edited: explicit entries still name
-            print(
-                f"note: pipelines did not load ({type(error).__name__}: {error}); "
-                "namespaced datasets are named from run manifests.",
-                file=sys.stderr,
-            )
-        names = {}
-        for name in sorted(candidates):
-            if name.startswith("params:") or name == "parameters":
-                continue
-            dataset = catalog.get(name)
-            filepath = getattr(dataset, "_filepath", None)
-            if filepath is None:
-                continue
-            path = Path(str(filepath))
-            if path.is_relative_to(project_path):
-                names[path.relative_to(project_path).as_posix()] = name
-    return names
+    loader = settings.CONFIG_LOADER_CLASS(
+        conf_source=str(project_path / settings.CONF_SOURCE),
+        env=env or os.environ.get("KEDRO_ENV"),
+        **settings.CONFIG_LOADER_ARGS,
+    )
+    return loader["catalog"]
 
 
 def name_datasets(
@@ -269,7 +281,8 @@ def name_datasets(
     names = {MANIFEST_DIR.as_posix(): MANIFEST_DATASET} | manifest_names(project_path)
     if use_catalog:
         try:
-            names.update(catalog_names(project_path, env))
+            filepaths = [dataset.filepath for dataset in datasets]
+            names.update(catalog_names(project_path, env, filepaths))
         except Exception as error:  # a broken conf/ must not stop listing or pruning
             print(
                 f"note: catalog names unavailable ({type(error).__name__}: {error}); "
@@ -422,7 +435,10 @@ def _find_dataset(
     labels = sorted(dataset.label for dataset in datasets)
     close = difflib.get_close_matches(query, sorted(set(labels) | set(named)), n=3)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    listed = ", ".join(labels) if labels else "none"
+    if len(labels) > MAX_LISTED:
+        listed = f"{len(labels)} of them, shown by `list` without a dataset"
+    else:
+        listed = ", ".join(labels) if labels else "none"
     raise VersionsError(f"Unknown dataset '{query}'.{hint} Datasets with versions: {listed}.")
 
 

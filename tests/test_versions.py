@@ -1,0 +1,301 @@
+"""`python -m dnn_pipelines.versions`: listing, manifests, and pruning that keeps what runs need.
+
+The history every prune test starts from (tiny pipeline of test_manifest.py):
+
+- run A: full run, saves tiny_data@A, tiny_metrics@A;
+- run B: full run, saves tiny_data@B, tiny_metrics@B;
+- run C: `--from-nodes summarize --load-versions tiny_data:A`, saves tiny_metrics@C.
+
+With `--keep 1` the kept manifest is C's, which references tiny_data@A: A must survive
+although it is not the newest version of tiny_data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from kedro.io.core import Version
+
+from dnn_pipelines.datasets import NpzDataset
+from dnn_pipelines.manifest import MANIFEST_DIR
+from dnn_pipelines.versions import human_bytes, main
+from tests.test_manifest import run_tiny, tiny_project
+
+DATA = "data/01_raw/tiny/data.npz"
+METRICS = "data/08_reporting/tiny/metrics.json"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def history(path: Path) -> tuple[object, dict[str, str]]:
+    project = tiny_project(path)
+    a = run_tiny(project)
+    b = run_tiny(project)
+    c = run_tiny(project, from_nodes=["summarize"], load_versions={"tiny_data": a})
+    return project, {"A": a, "B": b, "C": c}
+
+
+def snapshot(data: Path) -> dict[str, tuple[int, int, str]]:
+    """Every file and folder under data/: size, mtime and sha256 (folders: empty hash)."""
+    state = {}
+    for path in sorted(data.rglob("*")):
+        stat = path.stat()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+        state[path.relative_to(data).as_posix()] = (stat.st_size, stat.st_mtime_ns, digest)
+    return state
+
+
+def disk_bytes(data: Path) -> int:
+    return sum(p.stat().st_size for p in data.rglob("*") if p.is_file())
+
+
+def versions_of(project, relative: str) -> set[str]:
+    return {p.name for p in (project.path / relative).iterdir()}
+
+
+def cli(capsys, project, *args: str) -> tuple[int, str, str]:
+    code = main(["--project-path", str(project.path), *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def listed(tmp_path_factory):
+    """One history, only read by the listing and manifest tests."""
+    return history(tmp_path_factory.mktemp("versions") / "project")
+
+
+# ---------------------------------------------------------------- list
+
+
+def test_list_shows_every_dataset_with_each_version_and_its_size(listed, capsys):
+    project, runs = listed
+    code, out, _ = cli(capsys, project, "--no-catalog", "list")
+    assert code == 0
+    assert f"tiny_data  ({DATA})  2 versions" in out
+    assert f"tiny_metrics  ({METRICS})  3 versions" in out
+    assert f"run_manifest  ({MANIFEST_DIR.as_posix()})  3 versions" in out
+    for relative, version in [(DATA, runs["A"]), (METRICS, runs["C"])]:
+        size = (project.path / relative / version / Path(relative).name).stat().st_size
+        assert f"  {version}  {human_bytes(size):>10}" in out
+    total = disk_bytes(project.data)
+    assert out.rstrip().endswith(f"3 dataset(s), 8 version(s), {human_bytes(total)} in total")
+
+
+def test_list_one_dataset_by_catalog_name_or_by_path(listed, capsys):
+    project, runs = listed
+    for query in ("tiny_data", DATA, str(project.path / DATA)):
+        code, out, _ = cli(capsys, project, "--no-catalog", "list", query)
+        assert code == 0
+        assert runs["A"] in out and runs["B"] in out
+        assert "tiny_metrics" not in out
+
+
+def test_list_unknown_dataset_names_the_close_ones(listed, capsys):
+    project, _ = listed
+    code, out, err = cli(capsys, project, "--no-catalog", "list", "tiny_metric")
+    assert code == 1
+    assert out == ""
+    assert "Unknown dataset 'tiny_metric'. Did you mean: tiny_metrics" in err
+    assert "Datasets with versions: run_manifest, tiny_data, tiny_metrics." in err
+
+
+def test_list_takes_names_from_the_catalog_without_any_manifest(tmp_path, capsys):
+    project = tiny_project(tmp_path / "project")
+    run_tiny(project)
+    for manifest in (project.path / MANIFEST_DIR).rglob("run_manifest.json"):
+        manifest.unlink()
+    code, out, err = cli(capsys, project, "--env", "test", "list", "tiny_metrics")
+    assert code == 0, err
+    assert f"tiny_metrics  ({METRICS})  1 version," in out
+
+
+# ---------------------------------------------------------------- manifest
+
+
+def test_manifest_shows_the_newest_run_by_default(listed, capsys):
+    project, runs = listed
+    code, out, _ = cli(capsys, project, "manifest")
+    assert code == 0
+    assert json.loads(out)["save_version"] == runs["C"]
+
+
+def test_manifest_by_version_or_unique_prefix(listed, capsys):
+    project, runs = listed
+    for query in (runs["A"], runs["A"][:-1]):
+        code, out, _ = cli(capsys, project, "manifest", query)
+        assert code == 0
+        assert json.loads(out)["save_version"] == runs["A"]
+
+
+def test_manifest_unknown_version_lists_the_runs(listed, capsys):
+    project, runs = listed
+    code, _, err = cli(capsys, project, "manifest", "2001-01-01T00.00.00.000Z")
+    assert code == 1
+    assert "'2001-01-01T00.00.00.000Z' is not a run manifest version" in err
+    assert f"newest first: {runs['C']}, {runs['B']}, {runs['A']}" in err
+    code, _, err = cli(capsys, project, "manifest", runs["A"][:4])  # all three share the year
+    assert code == 1
+    assert "matches several runs" in err
+
+
+# ---------------------------------------------------------------- prune
+
+
+def test_prune_dry_run_changes_nothing_and_predicts_the_freed_bytes(tmp_path, capsys):
+    project, runs = history(tmp_path / "project")
+    before = snapshot(project.data)
+    code, out, _ = cli(capsys, project, "--no-catalog", "prune", "--keep", "1")
+    assert code == 0
+    assert snapshot(project.data) == before
+    doomed = [
+        project.path / METRICS / runs["A"],
+        project.path / METRICS / runs["B"],
+        project.path / MANIFEST_DIR / runs["A"],
+        project.path / MANIFEST_DIR / runs["B"],
+    ]
+    predicted = sum(disk_bytes(folder) for folder in doomed)
+    for folder in doomed:
+        assert f"would delete  {folder.relative_to(project.path).as_posix()}  " in out
+    assert out.count("would delete") == len(doomed)
+    assert f"dry run: would free {predicted} bytes" in out
+    assert f"keep  tiny_data {runs['A']}  (referenced by a kept run manifest)" in out
+
+    code, out, _ = cli(capsys, project, "--no-catalog", "prune", "--keep", "1", "--apply")
+    assert code == 0
+    assert f"freed {predicted} bytes" in out
+
+
+def test_prune_keeps_the_newest_and_what_kept_manifests_reference(tmp_path, capsys):
+    project, runs = history(tmp_path / "project")
+    before = disk_bytes(project.data)
+    kept_files = {
+        path: path.read_bytes()
+        for path in [
+            project.path / DATA / runs["A"] / "data.npz",
+            project.path / DATA / runs["B"] / "data.npz",
+            project.path / METRICS / runs["C"] / "metrics.json",
+        ]
+    }
+    code, out, _ = cli(capsys, project, "--no-catalog", "prune", "--keep", "1", "--apply")
+    assert code == 0
+    assert versions_of(project, DATA) == {runs["A"], runs["B"]}  # A: referenced by C's manifest
+    assert versions_of(project, METRICS) == {runs["C"]}
+    assert versions_of(project, MANIFEST_DIR.as_posix()) == {runs["C"]}
+    assert all(path.read_bytes() == content for path, content in kept_files.items())
+    freed = before - disk_bytes(project.data)
+    assert freed > 0
+    assert f"freed {freed} bytes" in out
+
+    # The kept run is still reproducible from what is left, and latest still loads.
+    again = run_tiny(project, from_nodes=["summarize"], load_versions={"tiny_data": runs["A"]})
+    metrics = project.path / METRICS
+    assert (metrics / again / "metrics.json").read_bytes() == kept_files[
+        metrics / runs["C"] / "metrics.json"
+    ]
+    latest = NpzDataset(filepath=str(project.path / DATA), version=Version(None, None))
+    assert latest.resolve_load_version() == runs["B"]
+    assert set(latest.load()) == {"x"}
+
+    # Pruning again with more to keep deletes nothing.
+    code, out, _ = cli(capsys, project, "--no-catalog", "prune", "--keep", "2", "--apply")
+    assert "freed 0 bytes" in out
+
+
+def test_prune_removes_stale_leftovers_of_killed_runs_only(tmp_path, capsys):
+    project, runs = history(tmp_path / "project")
+    old = time.time() - 2 * 3600
+    metrics = project.path / METRICS
+
+    def make(relative: str, content: bytes | None, age: float | None) -> Path:
+        path = metrics / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if content is not None:
+            path.write_bytes(content)
+        if age is not None:
+            os.utime(path, (age, age))
+            os.utime(path.parent, (age, age))
+        return path
+
+    stale_in_kept = make(f"{runs['C']}/.partial-1-metrics.json", b"x" * 10, old)
+    os.utime(metrics / runs["C"], None)  # the kept version itself stays fresh
+    stale_only = make("2001-01-01T00.00.00.000Z/.partial-2-metrics.json", b"y" * 20, old)
+    empty = metrics / "2001-01-02T00.00.00.000Z"
+    empty.mkdir()
+    os.utime(empty, (old, old))
+    fresh = make("2999-01-01T00.00.00.000Z/.partial-3-metrics.json", b"z" * 30, None)
+    unknown = make("2001-01-03T00.00.00.000Z/notes.txt", b"mine", old)
+
+    code, out, _ = cli(capsys, project, "--no-catalog", "prune", "--keep", "3", "--apply")
+    assert code == 0
+    assert not stale_in_kept.exists()
+    assert (metrics / runs["C"] / "metrics.json").is_file()
+    assert not stale_only.parent.exists()
+    assert not empty.exists()
+    assert fresh.exists()  # a run may be writing it right now
+    assert unknown.exists()  # not a leftover of ours
+    assert versions_of(project, METRICS) >= {runs["A"], runs["B"], runs["C"]}
+    assert "(leftover partial file)" in out
+    assert "(empty version folder)" in out
+    assert "freed 30 bytes" in out  # 10 + 20 bytes of partials, an empty folder is 0
+
+
+def test_prune_refuses_to_keep_nothing(listed, capsys):
+    project, _ = listed
+    code, _, err = cli(capsys, project, "--no-catalog", "prune", "--keep", "0")
+    assert code == 1
+    assert "--keep must be at least 1" in err
+
+
+def test_prune_stops_on_an_unreadable_kept_manifest(tmp_path, capsys):
+    project, runs = history(tmp_path / "project")
+    manifest = project.path / MANIFEST_DIR / runs["C"] / "run_manifest.json"
+    manifest.write_text('{"truncated": ')
+    before = snapshot(project.data)
+    code, _, err = cli(capsys, project, "--no-catalog", "prune", "--keep", "1", "--apply")
+    assert code == 1
+    assert f"Cannot read run manifest {manifest}" in err
+    assert snapshot(project.data) == before
+
+
+def test_missing_data_folder_is_a_clear_error(tmp_path, capsys):
+    code = main(["--project-path", str(tmp_path), "list"])
+    assert code == 1
+    assert f"No data/ folder in {tmp_path}" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- the documented commands
+
+
+def test_documented_commands_run_as_a_module(tmp_path):
+    """`python -m dnn_pipelines.versions ...` from the project folder, as docs show it."""
+    project, runs = history(tmp_path / "project")
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
+
+    def run(*args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "dnn_pipelines.versions", *args],
+            cwd=project.path,
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert "tiny_metrics" in run("--env", "test", "list")
+    assert runs["A"] in run("list", "tiny_data")
+    assert json.loads(run("manifest"))["save_version"] == runs["C"]
+    assert json.loads(run("manifest", runs["A"]))["save_version"] == runs["A"]
+    before = snapshot(project.data)
+    assert "dry run: would free" in run("prune", "--keep", "1")
+    assert snapshot(project.data) == before
+    assert "freed" in run("prune", "--keep", "1", "--apply")
+    assert versions_of(project, METRICS) == {runs["C"]}
