@@ -158,6 +158,8 @@ def build_classifier(
         hidden_layer_sizes=classifier.hidden_layer_sizes,
         activation=instance.activation,
         max_iter=classifier.max_iter,
+        tol=classifier.tol,
+        n_iter_no_change=classifier.n_iter_no_change,
         random_state=int(seed),
     )
     params = model.get_params()

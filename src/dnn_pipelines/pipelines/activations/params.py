@@ -85,12 +85,19 @@ class HeldOutParams(StrictParams):
 
 
 class ClassifierParams(StrictParams):
-    """What the four fits share: `MLPClassifier(hidden_layer_sizes, max_iter)`."""
+    """What the four fits share: `MLPClassifier(hidden_layer_sizes, max_iter, tol, ...)`."""
 
     hidden_layer_sizes: tuple[PositiveInt, ...] = Field(
         min_length=1, description="Units per hidden layer (the lesson: [100, 100])."
     )
     max_iter: PositiveInt = Field(description="Maximum epochs of Adam (the lesson: 1000).")
+    tol: Annotated[float, Field(ge=0.0)] = Field(
+        description="Adam stops once the loss has not improved by `tol` for `n_iter_no_change` "
+        "epochs (the lesson: sklearn's default 1e-4)."
+    )
+    n_iter_no_change: PositiveInt = Field(
+        description="Epochs without improvement before Adam stops (the lesson: sklearn's 10)."
+    )
 
 
 class FitParams(StrictParams):
