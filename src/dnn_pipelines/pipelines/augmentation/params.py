@@ -44,7 +44,7 @@ class TransformParams(StrictParams):
         ge=0, lt=90, description="Shear angle within +-this, in DEGREES (ImageDataGenerator)."
     )
     shear_axis: Literal["x", "y"] = Field(
-        description="x: rows slide sideways (Keras >= 2.9 ImageDataGenerator); y: columns slide."
+        description="x: rows slide sideways (last Keras 2 releases); y: columns slide (older)."
     )
     zoom_range: float = Field(
         ge=0, lt=1, description="Zoom factor per axis within [1 - this, 1 + this]; > 1 zooms out."
