@@ -320,7 +320,9 @@ def compare_cells(**metrics: dict) -> pd.DataFrame:
                 "first_dead_layer": values["first_dead_layer"],
             }
         )
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table["first_dead_layer"] = table["first_dead_layer"].astype("Int64")  # None -> <NA>
+    return table
 
 
 def plot_comparison(**metrics: dict) -> Figure:
@@ -351,28 +353,27 @@ def plot_comparison(**metrics: dict) -> Figure:
                     bound,
                     "--",
                     color=colour,
-                    label="sigmoid bound from g' <= 1/4: sigma_max(W)/4 per layer "
-                    f"({_fmt(values['bound_decay_per_layer'])} decades/layer)",
+                    label=f"sigmoid bound ({_fmt(values['bound_decay_per_layer'])})",
                 )
         ax.axvline(compare_layer, color="grey", lw=0.8)
         ax.set_title(f"{INIT_LABELS[init]} weights")
         ax.set_xlabel("Layer")
         ax.grid(True)
         ax.invert_xaxis()
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", loc="lower left")
     axes[0, 0].set_ylabel("Gradient Norm")
     figure.suptitle(
-        "Gradient norm per layer, true backpropagation (decay = decades lost per layer "
-        "towards the input)"
+        "Gradient norm per layer (true backpropagation). In brackets: fitted decay, decades "
+        "lost per layer towards the input.\nDashed: the bound sigmoid' <= 1/4 puts on it, "
+        "a factor sigma_max(W)/4 per layer"
     )
     return figure
 
 
 def _curve_label(values: dict) -> str:
     if values["decay_per_layer"] is None and values["first_dead_layer"] is not None:
-        dead = values["first_dead_layer"]
-        return f"{values['activation']} (all gradients 0: every unit dead from layer {dead})"
-    return f"{values['activation']} (decay {_fmt(values['decay_per_layer'])} decades/layer)"
+        return f"{values['activation']} (all 0: dead from layer {values['first_dead_layer']})"
+    return f"{values['activation']} ({_fmt(values['decay_per_layer'])})"
 
 
 def _fmt(value: float | None) -> str:
