@@ -163,6 +163,13 @@ def test_manifest_records_the_run_and_the_software(runs):
         assert versions[name] == metadata.version(name)
     assert manifest["git"] == {"commit": None, "dirty": None}  # the copy is no git repo
     assert manifest["parameters"]["tiny"] == {"size": 50, "scale": 1.0, "fail": False}
+    assert manifest["parameters_used"] == {
+        "seed": 123,
+        "tiny": {"size": 50, "scale": 1.0, "fail": False},
+    }
+    assert manifest["parameters_used_sha256"] == parameters_sha256(manifest["parameters_used"])
+    assert manifest["tensorflow_settings"]["deterministic_ops"] is True
+    assert manifest["filters"]["from_nodes"] is None
     assert manifest["parameters_sha256"] == parameters_sha256(manifest["parameters"])
 
 
@@ -174,6 +181,9 @@ def test_parameters_hash_follows_the_resolved_parameters(runs):
     assert scaled["parameters"]["tiny"]["scale"] == 2.0
     assert scaled["parameters_sha256"] != first["parameters_sha256"]
     assert rerun["parameters_sha256"] == first["parameters_sha256"]
+    assert scaled["parameters_used_sha256"] != first["parameters_used_sha256"]
+    # the re-run's summarize reads params:tiny only, make_data (params:seed) did not run
+    assert rerun["parameters_used"] == {"tiny": first["parameters_used"]["tiny"]}
 
 
 def test_rerun_records_the_pinned_input_and_only_what_it_saved(runs):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -299,3 +300,27 @@ def test_documented_commands_run_as_a_module(tmp_path):
     assert snapshot(project.data) == before
     assert "freed" in run("prune", "--keep", "1", "--apply")
     assert versions_of(project, METRICS) == {runs["C"]}
+
+
+# ---------------------------------------------------------------- verify
+
+
+def test_verify_checks_every_file_of_a_run_against_its_manifest(tmp_path, capsys):
+    project, runs = history(tmp_path / "project")
+    code, out, _ = cli(capsys, project, "verify", runs["C"])
+    assert code == 0
+    assert f"ok      tiny_data  (input {runs['A']})" in out
+    assert f"ok      tiny_metrics  (output {runs['C']})" in out
+    assert f"run {runs['C']}: all 2 file(s) match the manifest" in out
+
+    (project.path / DATA / runs["A"] / "data.npz").write_bytes(b"tampered")
+    code, out, err = cli(capsys, project, "verify", runs["C"])
+    assert code == 1
+    assert f"changed tiny_data  (input {runs['A']})" in out
+    assert f"run {runs['C']}: 1 of 2 files are missing or changed" in err
+
+    shutil.rmtree(project.path / METRICS / runs["C"])
+    code, out, err = cli(capsys, project, "verify", runs["C"])
+    assert code == 1
+    assert f"missing tiny_metrics  (output {runs['C']})" in out
+    assert f"run {runs['C']}: 2 of 2 files are missing or changed" in err

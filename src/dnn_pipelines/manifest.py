@@ -10,7 +10,8 @@ manifest and every artifact the run saved. It records:
 - the Python, kedro, TensorFlow, Keras, scikit-learn and numpy versions (read from the
   installed package metadata, so TensorFlow is never imported by the hook);
 - the env, pipelines, node filters, runner, runtime params and `load_versions`;
-- the resolved parameters and their sha256;
+- the parameters the run's nodes read (`params:` inputs) and every resolved parameter of
+  the project, each with its sha256, and the resolved `tensorflow.yml` settings;
 - for every versioned input the run loaded and every output it saved: its version,
   file path, size and sha256.
 
@@ -38,7 +39,12 @@ from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
-from kedro.io.core import AbstractDataset, AbstractVersionedDataset, is_parameter
+from kedro.io.core import (
+    AbstractDataset,
+    AbstractVersionedDataset,
+    VersionNotFoundError,
+    is_parameter,
+)
 from kedro.pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
@@ -190,6 +196,8 @@ class _RunState:
 
     started_at: datetime
     parameters: dict[str, Any] = field(default_factory=dict)
+    tensorflow_settings: dict[str, Any] | None = None
+    parameters_used: dict[str, Any] = field(default_factory=dict)
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -201,11 +209,58 @@ def _local_path(dataset: AbstractDataset) -> Path | None:
     return Path(str(filepath))
 
 
+def check_load_versions(load_versions: dict[str, str], pipeline: Pipeline, catalog: Any) -> None:
+    """Fail early on a pinned version that does not exist; warn on a pin the run overwrites.
+
+    Kedro itself would fail only when the first node reading the dataset runs, maybe after
+    minutes of training, and only for datasets whose load names the missing version.
+    """
+    produced = pipeline.all_outputs()
+    for name, version in sorted(load_versions.items()):
+        dataset = catalog.get(name)
+        if not isinstance(dataset, AbstractVersionedDataset) or _local_path(dataset) is None:
+            continue
+        filepath = _local_path(dataset)
+        if not (filepath / version / filepath.name).exists():
+            try:
+                existing = dataset.list_versions(full_path=False)
+            except VersionNotFoundError:
+                existing = []
+            raise VersionNotFoundError(
+                f"--load-versions {name}:{version}: dataset '{name}' has no version "
+                f"'{version}' (looked for {filepath / version / filepath.name}). "
+                f"Existing versions, newest first: {', '.join(existing) or 'none'}. "
+                f"`python -m dnn_pipelines.versions list {name}` shows them with their sizes."
+            )
+        if name in produced:
+            logger.warning(
+                "--load-versions pins '%s' to %s, but this run also saves '%s': the nodes "
+                "after its producer load the pinned version, not the new one. Start the run "
+                "after the producer (--from-nodes) to reuse the stored version.",
+                name,
+                version,
+                name,
+            )
+
+
 class RunManifestHook:
     """Writes `data/09_tracking/run_manifest.json/<save version>/run_manifest.json` per run."""
 
     def __init__(self) -> None:
         self._runs: dict[str, _RunState] = {}
+        self._tensorflow_settings: dict[str, Any] | None = None
+        self._default_env: str | None = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        """Keep tensorflow.yml as resolved for this env: precision and determinism move numbers."""
+        try:
+            config = dict(context.config_loader["tensorflow"])
+            self._tensorflow_settings = _jsonable(config.get("tensorflow", config))
+        except Exception:  # no tensorflow.yml: nothing to record
+            self._tensorflow_settings = None
+        # `kedro run` without --env reports env None; the config came from the default env.
+        self._default_env = getattr(context.config_loader, "default_run_env", None) or None
 
     @hook_impl
     def after_catalog_created(self, parameters: dict[str, Any], save_version: str | None) -> None:
@@ -214,12 +269,22 @@ class RunManifestHook:
             return
         state = self._runs.setdefault(save_version, _RunState(datetime.now(UTC)))
         state.parameters = parameters.get("parameters", {})
+        state.tensorflow_settings = self._tensorflow_settings
 
     @hook_impl
     def before_pipeline_run(
         self, run_params: dict[str, Any], pipeline: Pipeline, catalog: Any
     ) -> None:
-        """Resolve, record and so pin the version of every versioned input before any load."""
+        """Check pinned versions, then resolve, record and so pin every versioned input.
+
+        A `--load-versions` naming a version that does not exist stops the run here, before
+        any node runs, with the dataset, the version and the versions that do exist.
+        """
+        try:
+            check_load_versions(run_params.get("load_versions") or {}, pipeline, catalog)
+        except VersionNotFoundError:
+            self._runs.pop(run_params["run_id"], None)
+            raise
         state = self._runs.setdefault(run_params["run_id"], _RunState(datetime.now(UTC)))
         project_path = Path(run_params["project_path"])
         for name in sorted(pipeline.inputs()):
@@ -234,6 +299,11 @@ class RunManifestHook:
             except Exception:  # the load itself raises the clear error
                 continue
             state.inputs[name] = self._describe(dataset, version, project_path)
+        state.parameters_used = {
+            name.removeprefix("params:"): catalog.get(name).load()  # no INFO line per param
+            for name in sorted(pipeline.inputs())
+            if name.startswith("params:")
+        }
 
     @hook_impl
     def after_pipeline_run(
@@ -281,6 +351,7 @@ class RunManifestHook:
         save_version = run_params["run_id"]
         finished_at = datetime.now(UTC)
         parameters = _jsonable(state.parameters)
+        parameters_used = _jsonable(state.parameters_used)
         return {
             "manifest_format": MANIFEST_FORMAT,
             "save_version": save_version,
@@ -294,11 +365,11 @@ class RunManifestHook:
             "git": git_state(project_path),
             "versions": package_versions(),
             "platform": platform.platform(),
-            "env": run_params.get("env"),
+            "env": run_params.get("env") or self._default_env,
             "pipelines": run_params.get("pipeline_names") or ["__default__"],
             "runner": runner_name(str(run_params.get("runner"))),
             "filters": {
-                key: run_params.get(key)
+                key: run_params.get(key) or None  # the CLI passes [] for "no filter"
                 for key in (
                     "tags",
                     "from_nodes",
@@ -312,8 +383,11 @@ class RunManifestHook:
             },
             "runtime_params": _jsonable(run_params.get("runtime_params") or {}),
             "load_versions": dict(run_params.get("load_versions") or {}),
+            "parameters_used_sha256": parameters_sha256(parameters_used),
+            "parameters_used": parameters_used,
             "parameters_sha256": parameters_sha256(parameters),
             "parameters": parameters,
+            "tensorflow_settings": state.tensorflow_settings,
             "inputs": state.inputs,
             "outputs": self._outputs(pipeline, catalog, save_version, project_path),
         }

@@ -5,6 +5,7 @@ disk only grows. This command shows what is there and frees what no kept run nee
 
     python -m dnn_pipelines.versions list [DATASET]        versions per dataset, with sizes
     python -m dnn_pipelines.versions manifest [VERSION]    a run manifest (default: newest)
+    python -m dnn_pipelines.versions verify [VERSION]      its files still match its sha256
     python -m dnn_pipelines.versions prune --keep N        what pruning would delete (dry run)
     python -m dnn_pipelines.versions prune --keep N --apply
 
@@ -39,7 +40,7 @@ from typing import Any
 
 import parse
 
-from dnn_pipelines.manifest import MANIFEST_DIR, MANIFEST_NAME, PARTIAL_PREFIX
+from dnn_pipelines.manifest import MANIFEST_DIR, MANIFEST_NAME, PARTIAL_PREFIX, sha256_path
 
 VERSION_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}\.\d{2}\.\d{2}\.\d{3}Z$")
 """Kedro's save version (`kedro.io.core.generate_timestamp`): sorts like time."""
@@ -475,6 +476,45 @@ def command_manifest(args: argparse.Namespace, project_path: Path) -> None:
     print(json.dumps(read_manifest(project_path, args.version), indent=2))
 
 
+def verify_manifest(project_path: Path, manifest: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(status, dataset, detail) for every input and output a manifest lists.
+
+    status is `ok`, `missing` (pruned or never copied) or `changed` (sha256 differs).
+    """
+    checks = []
+    for section in ("inputs", "outputs"):
+        for name, entry in sorted((manifest.get(section) or {}).items()):
+            if not entry.get("filepath") or not entry.get("sha256"):
+                continue
+            filepath = Path(entry["filepath"])
+            path = project_path / filepath
+            if entry.get("version"):
+                path = path / entry["version"] / filepath.name
+            detail = f"{section[:-1]} {entry.get('version')}"
+            if not path.exists():
+                checks.append(("missing", name, detail))
+            elif sha256_path(path)[0] != entry["sha256"]:
+                checks.append(("changed", name, detail))
+            else:
+                checks.append(("ok", name, detail))
+    return checks
+
+
+def command_verify(args: argparse.Namespace, project_path: Path) -> None:
+    """Recompute the sha256 of what a run loaded and saved; fail on any difference."""
+    manifest = read_manifest(project_path, args.version)
+    checks = verify_manifest(project_path, manifest)
+    for status, name, detail in checks:
+        print(f"{status:<8}{name}  ({detail})")
+    bad = [check for check in checks if check[0] != "ok"]
+    if bad:
+        raise VersionsError(
+            f"run {manifest['save_version']}: {len(bad)} of {len(checks)} files are missing "
+            "or changed since the run"
+        )
+    print(f"run {manifest['save_version']}: all {len(checks)} file(s) match the manifest")
+
+
 def command_prune(args: argparse.Namespace, project_path: Path) -> None:
     """Show (or, with --apply, do) the pruning to the newest N versions."""
     datasets = scan(project_path / "data", project_path)
@@ -514,7 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line: list, manifest, prune."""
     parser = argparse.ArgumentParser(
         prog="python -m dnn_pipelines.versions",
-        description="List, inspect and prune the versions Kedro keeps under data/.",
+        description="List, inspect, verify and prune the versions Kedro keeps under data/.",
     )
     parser.add_argument("--project-path", help="Kedro project folder (default: found from cwd)")
     parser.add_argument("--env", help="Kedro env whose catalog names datasets (default: local)")
@@ -528,6 +568,11 @@ def build_parser() -> argparse.ArgumentParser:
     manifest = commands.add_parser("manifest", help="a run manifest (default: the newest run)")
     manifest.add_argument("version", nargs="?", help="the run's save version (or a prefix)")
     manifest.set_defaults(handler=command_manifest)
+    verify = commands.add_parser(
+        "verify", help="check a run's files against its manifest's sha256 (default: newest)"
+    )
+    verify.add_argument("version", nargs="?", help="the run's save version (or a prefix)")
+    verify.set_defaults(handler=command_verify)
     prune = commands.add_parser("prune", help="keep the newest N versions per dataset")
     prune.add_argument("--keep", type=int, required=True, help="versions to keep per dataset")
     prune.add_argument("--apply", action="store_true", help="delete (default: dry run)")

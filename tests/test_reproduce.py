@@ -1,0 +1,272 @@
+"""Reproducible runs of a lesson pipeline (vanishing_gradient, numpy only, seconds to run).
+
+- The same seed from scratch gives the same metrics (and the same arrays, byte for byte).
+- A re-run from a stored input version (`from_nodes` + `load_versions`) gives the metrics of
+  the run that saved those inputs, even after a later run with another seed.
+- A pinned version that does not exist stops the run before any node, naming the dataset,
+  the version and the versions that exist.
+- Every command of docs/reproducibility.md runs here verbatim, with `kedro` and `python`
+  from this virtualenv, in a throwaway copy of the project on its default env.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kedro.io.core import DatasetNotFoundError, VersionNotFoundError
+
+from dnn_pipelines.manifest import MANIFEST_DIR, MANIFEST_NAME
+from tests.conftest import KedroProject, copy_project
+
+REPO = Path(__file__).resolve().parents[1]
+DOC = REPO / "docs" / "reproducibility.md"
+BIN = Path(sys.executable).parent
+
+TOPIC = "vanishing_gradient"
+METRICS = f"data/08_reporting/{TOPIC}/{TOPIC}_metrics.json"
+PATTERN = f"data/01_raw/{TOPIC}/pattern.npz"
+FIRST_NODE_AFTER_INPUTS = f"{TOPIC}.forward_pass"
+STORED_INPUTS = (f"{TOPIC}.pattern", f"{TOPIC}.weights")
+MISSING = "2001-01-01T00.00.00.000Z"
+
+
+def manifest(project: KedroProject, version: str) -> dict[str, Any]:
+    return json.loads((project.path / MANIFEST_DIR / version / MANIFEST_NAME).read_text())
+
+
+def metrics(project: KedroProject, version: str) -> dict[str, Any]:
+    return json.loads((project.path / METRICS / version / Path(METRICS).name).read_text())
+
+
+def run(project: KedroProject, **run_args: Any) -> str:
+    """The lesson's run of vanishing_gradient (its namespace only), on conf/test."""
+    before = set(versions(project, MANIFEST_DIR.as_posix()))
+    project.run([TOPIC], namespaces=[TOPIC], **run_args)
+    (new,) = set(versions(project, MANIFEST_DIR.as_posix())) - before
+    return new
+
+
+def versions(project: KedroProject, relative: str) -> list[str]:
+    folder = project.path / relative
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+@pytest.fixture(scope="module")
+def lesson(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Seed 123 twice from scratch, seed 7, then a re-run from the first run's inputs."""
+    project = copy_project(tmp_path_factory.mktemp("reproduce") / "project")
+    first = run(project)
+    second = run(project)
+    other_seed = run(project, params={"seed": 7})
+    rerun = run(
+        project,
+        from_nodes=[FIRST_NODE_AFTER_INPUTS],
+        load_versions=dict.fromkeys(STORED_INPUTS, first),
+    )
+    return {
+        "project": project,
+        "first": first,
+        "second": second,
+        "other_seed": other_seed,
+        "rerun": rerun,
+    }
+
+
+def test_two_runs_from_scratch_with_the_same_seed_give_identical_metrics(lesson):
+    project = lesson["project"]
+    first, second = metrics(project, lesson["first"]), metrics(project, lesson["second"])
+    assert first == second
+    assert first["seed"] == 123
+    # Not only the metrics: every array and table is the same file, byte for byte.
+    outputs = manifest(project, lesson["first"])["outputs"]
+    again = manifest(project, lesson["second"])["outputs"]
+    assert set(outputs) == set(again)
+    assert len(outputs) >= 7
+    for name, entry in outputs.items():
+        if not entry["filepath"].endswith(".png"):
+            assert entry["sha256"] == again[name]["sha256"], name
+
+
+def test_another_seed_gives_other_metrics(lesson):
+    project = lesson["project"]
+    other = metrics(project, lesson["other_seed"])
+    assert other["seed"] == 7
+    assert other["gradient_norms"] != metrics(project, lesson["first"])["gradient_norms"]
+
+
+def test_rerun_from_the_first_runs_stored_inputs_gives_its_metrics(lesson):
+    project = lesson["project"]
+    # The latest inputs are seed 7's; the pinned ones are the first run's.
+    assert metrics(project, lesson["rerun"]) == metrics(project, lesson["first"])
+    rerun = manifest(project, lesson["rerun"])
+    first = manifest(project, lesson["first"])
+    assert rerun["load_versions"] == dict.fromkeys(STORED_INPUTS, lesson["first"])
+    assert rerun["filters"]["from_nodes"] == [FIRST_NODE_AFTER_INPUTS]
+    for name in STORED_INPUTS:
+        assert rerun["inputs"][name] == first["outputs"][name]
+    assert not set(STORED_INPUTS) & set(rerun["outputs"])  # the inputs were not regenerated
+    assert (
+        rerun["outputs"][f"{TOPIC}_metrics"]["sha256"]
+        == (first["outputs"][f"{TOPIC}_metrics"]["sha256"])
+    )
+
+
+def test_missing_load_version_stops_before_any_node_naming_what_exists(lesson):
+    project = lesson["project"]
+    before = versions(project, METRICS), versions(project, MANIFEST_DIR.as_posix())
+    with pytest.raises(VersionNotFoundError) as error:
+        project.run(
+            [TOPIC],
+            namespaces=[TOPIC],
+            from_nodes=[FIRST_NODE_AFTER_INPUTS],
+            load_versions={f"{TOPIC}.pattern": MISSING},
+        )
+    message = str(error.value)
+    assert f"dataset '{TOPIC}.pattern' has no version '{MISSING}'" in message
+    existing = sorted(
+        {lesson["first"], lesson["second"], lesson["other_seed"]}, reverse=True
+    )  # the re-run saved no pattern
+    assert f"Existing versions, newest first: {', '.join(existing)}." in message
+    assert (versions(project, METRICS), versions(project, MANIFEST_DIR.as_posix())) == before
+
+
+def test_load_version_of_an_unknown_dataset_is_named(lesson):
+    with pytest.raises(DatasetNotFoundError, match=r"'load_versions' keys \[no_such_data\]"):
+        lesson["project"].run([TOPIC], namespaces=[TOPIC], load_versions={"no_such_data": MISSING})
+
+
+# ---------------------------------------------------------------- the documented commands
+
+
+def doc_commands() -> list[str]:
+    """Every command line of the doc's ```bash blocks (comments and blank lines dropped)."""
+    blocks = re.findall(r"```bash\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
+    lines = "\n".join(blocks).replace("\\\n", " ").splitlines()
+    return [re.sub(r"\s+", " ", line).strip() for line in lines if line.strip()[:1] not in "#"]
+
+
+@pytest.fixture(scope="module")
+def documented(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Run the doc's commands in order on a fresh copy; `<version>` is the first run's."""
+    project = copy_project(tmp_path_factory.mktemp("documented") / "project")
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "200"}
+    results: dict[str, subprocess.CompletedProcess[str]] = {}
+    manifests: dict[str, dict[str, Any]] = {}
+    for command in doc_commands():
+        runs = versions(project, MANIFEST_DIR.as_posix())
+        if "prune" in command and not manifests:
+            manifests = {version: manifest(project, version) for version in runs}
+        argv = command.replace("<version>", runs[0] if runs else "<version>").split()
+        argv[0] = {"kedro": str(BIN / "kedro"), "python": sys.executable}.get(argv[0], argv[0])
+        results[command] = subprocess.run(
+            argv, cwd=project.path, capture_output=True, text=True, env=env, check=False
+        )
+    first = min(manifests)
+    return {"project": project, "version": first, "results": results, "manifests": manifests}
+
+
+def test_doc_commands_are_the_ones_tested_here():
+    commands = doc_commands()
+    assert len(commands) == len(set(commands))
+    kinds = {
+        "kedro run --pipelines vanishing_gradient",
+        "kedro run --pipelines vanishing_gradient --params seed=7",
+        "python -m dnn_pipelines.versions list vanishing_gradient.pattern",
+        "python -m dnn_pipelines.versions manifest",
+        "python -m dnn_pipelines.versions manifest <version>",
+        "python -m dnn_pipelines.versions list",
+        "python -m dnn_pipelines.versions verify",
+        "python -m dnn_pipelines.versions prune --keep 3",
+        "python -m dnn_pipelines.versions prune --keep 3 --apply",
+    }
+    assert kinds <= set(commands)
+    reruns = [c for c in commands if "--load-versions" in c]
+    assert len(reruns) == 3  # from stored inputs, up to a node, and a missing version
+    assert all(c.startswith("kedro run --pipelines vanishing_gradient ") for c in reruns)
+    assert set(commands) - kinds - set(reruns) == set(), "a doc command no test checks"
+
+
+def test_doc_commands_all_succeed_but_the_missing_version(documented):
+    for command, result in documented["results"].items():
+        expected = 1 if MISSING in command else 0
+        assert result.returncode == expected, f"{command}\n{result.stderr[-3000:]}"
+
+
+def test_doc_rerun_from_stored_inputs_reproduces_the_metrics(documented):
+    project, first, manifests = (
+        documented["project"],
+        documented["version"],
+        documented["manifests"],
+    )
+    by_kind: dict[str, list[str]] = {"full": [], "rerun": [], "up_to": []}
+    for version, content in sorted(manifests.items()):
+        filters = content["filters"]
+        kind = "up_to" if filters["to_nodes"] else "rerun" if filters["from_nodes"] else "full"
+        by_kind[kind].append(version)
+    assert by_kind["full"][0] == first and len(by_kind["full"]) == 2
+    seed_7 = by_kind["full"][1]
+    assert manifests[seed_7]["parameters"]["seed"] == 7
+    assert metrics(project, seed_7) != metrics(project, first)
+    (rerun,) = by_kind["rerun"]
+    assert metrics(project, rerun) == metrics(project, first)
+    assert manifests[rerun]["inputs"][f"{TOPIC}.pattern"]["version"] == first
+    (up_to,) = by_kind["up_to"]
+    saved = manifests[up_to]["outputs"]
+    assert f"{TOPIC}_metrics" not in saved and f"{TOPIC}.gradient_norms" in saved
+    assert manifests[up_to]["inputs"][f"{TOPIC}.weights"]["version"] == first
+
+
+def test_doc_missing_version_error_names_dataset_version_and_existing(documented):
+    (result,) = [r for c, r in documented["results"].items() if MISSING in c]
+    text = " ".join((result.stdout + result.stderr).split())
+    assert f"dataset '{TOPIC}.pattern' has no version '{MISSING}'" in text
+    seed_7 = max(
+        v for v, m in documented["manifests"].items() if m["filters"]["from_nodes"] is None
+    )
+    assert f"Existing versions, newest first: {seed_7}, {documented['version']}." in text
+    assert "Running node" not in text
+
+
+def test_doc_listing_and_manifest_show_the_run(documented):
+    results, first = documented["results"], documented["version"]
+    listing = results["python -m dnn_pipelines.versions list vanishing_gradient.pattern"].stdout
+    assert listing.startswith(f"{TOPIC}.pattern  ({PATTERN})  ")
+    assert first in listing
+    newest = json.loads(results["python -m dnn_pipelines.versions manifest"].stdout)
+    assert newest["save_version"] == max(documented["manifests"])
+    shown = json.loads(results["python -m dnn_pipelines.versions manifest <version>"].stdout)
+    assert shown["save_version"] == first
+    assert shown["pipelines"] == [TOPIC]
+    assert shown["env"] == "local"  # `kedro run` without --env
+    assert shown["command"].endswith("kedro run --pipelines vanishing_gradient")
+    assert shown["parameters_used"]["seed"] == 123
+
+
+def test_doc_verify_checks_the_newest_run(documented):
+    out = documented["results"]["python -m dnn_pipelines.versions verify"].stdout
+    first, newest = documented["version"], max(documented["manifests"])
+    assert f"ok      {TOPIC}.pattern  (input {first})" in out
+    assert f"ok      {TOPIC}.gradient_norms  (output {newest})" in out
+    assert f"run {newest}: all 6 file(s) match the manifest" in out
+
+
+def test_doc_prune_keeps_three_runs_and_what_they_loaded(documented):
+    project, results, first = documented["project"], documented["results"], documented["version"]
+    dry = results["python -m dnn_pipelines.versions prune --keep 3"].stdout
+    applied = results["python -m dnn_pipelines.versions prune --keep 3 --apply"].stdout
+    oldest_manifest = f"{MANIFEST_DIR.as_posix()}/{first}"
+    assert f"would delete  {oldest_manifest}  " in dry
+    assert "dry run: would free" in dry
+    assert f"delete  {oldest_manifest}  " in applied
+    assert "freed" in applied
+    assert versions(project, MANIFEST_DIR.as_posix()) == sorted(documented["manifests"])[1:]
+    # The first run's inputs survive: the kept re-runs loaded them.
+    assert first in versions(project, PATTERN)
+    assert (project.path / METRICS / first).is_dir()
