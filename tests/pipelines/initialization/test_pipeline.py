@@ -23,6 +23,7 @@ from dnn_pipelines.pipelines.initialization.nodes import (
     sklearn_init_bound,
 )
 from dnn_pipelines.pipelines.initialization.params import InitializationParams
+from dnn_pipelines.pipelines.initialization.pipeline import create_pipeline
 from tests.conftest import REPO, KedroProject, copy_project
 
 # Kedro 1.7's validation reads `model_fields` on instances (its code, not ours).
@@ -68,6 +69,21 @@ def test_every_output_is_written_versioned(ran):
             assert written.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_one_namespace_with_top_level_metrics_and_a_catalog_entry_each(ran):
+    """One kedro-viz group `initialization`; only the two metrics JSONs leave it by name."""
+    pipeline = create_pipeline()
+    assert {node.namespace for node in pipeline.nodes} == {"initialization"}
+    assert all(node.name.startswith("initialization.") for node in pipeline.nodes)
+    datasets = {name for name in pipeline.datasets() if not name.startswith("params:")}
+    top_level = {"initialization_metrics", "initialization_beyond_metrics"}
+    assert {name for name in datasets if not name.startswith("initialization.")} == top_level
+    assert pipeline.inputs() == {"params:initialization", "params:seed"}
+    assert datasets <= set(ran.context().config_loader["catalog"])
+    faithful = pipeline.only_nodes_with_tags("faithful")
+    assert not any("tensorflow" in node.tags for node in faithful.nodes)
+    assert faithful.outputs() >= {"initialization_metrics", "initialization.weight_histograms"}
+
+
 def test_weights_equal_an_independent_mlpclassifier(ran, params):
     mlp = params.mlp
     reference = MLPClassifier(
@@ -80,7 +96,7 @@ def test_weights_equal_an_independent_mlpclassifier(ran, params):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         reference.fit(np.zeros((mlp.n_patterns, mlp.n_features)), np.zeros(mlp.n_patterns))
-    weights = ran.load("initialization_sklearn_weights")
+    weights = ran.load("initialization.sklearn_weights")
     assert len(weights) == 2 * len(reference.coefs_)
     for layer, coef in enumerate(reference.coefs_):
         np.testing.assert_array_equal(weights[f"coef_{layer}"], coef)
@@ -88,7 +104,7 @@ def test_weights_equal_an_independent_mlpclassifier(ran, params):
 
 
 def test_statistics_and_metrics_answer_the_lesson(ran, params):
-    table = ran.load("initialization_weight_statistics")
+    table = ran.load("initialization.weight_statistics")
     metrics = ran.load("initialization_metrics")
     sizes = [params.mlp.n_features, *params.mlp.hidden_layer_sizes, 1]
     assert list(table["fan_in"]) == sizes[:-1]
@@ -106,9 +122,9 @@ def test_statistics_and_metrics_answer_the_lesson(ran, params):
 
 
 def test_keras_samples_follow_their_laws_and_are_reproducible(ran, params):
-    samples = ran.load("initialization_keras_samples")
-    weights = ran.load("initialization_sklearn_weights")
-    table = ran.load("initialization_keras_statistics")
+    samples = ran.load("initialization.keras_samples")
+    weights = ran.load("initialization.sklearn_weights")
+    table = ran.load("initialization.keras_statistics")
     assert len(table) == len(params.keras.initializers) * 4
     for row in table.itertuples():
         values = samples[f"{row.initializer}__{row.layer}"]
@@ -128,7 +144,7 @@ def test_keras_samples_follow_their_laws_and_are_reproducible(ran, params):
 
 
 def test_forward_propagation_matches_the_closed_form(ran, params):
-    ratios = ran.load("initialization_variance_ratios").set_index(["activation", "initializer"])
+    ratios = ran.load("initialization.variance_ratios").set_index(["activation", "initializer"])
     forward = params.forward
     assert len(ratios) == len(forward.activations) * len(forward.initializers)
     tolerance = 3 * math.sqrt(2 * forward.depth / forward.width)
@@ -141,7 +157,7 @@ def test_forward_propagation_matches_the_closed_form(ran, params):
     assert ratios.loc[("relu", "he_normal"), "regime"] == "stable"
     assert ratios.loc[("relu", "glorot_uniform"), "regime"] == "vanishing"
     assert ratios.loc[("tanh", "random_uniform"), "regime"] == "vanishing"
-    measured = ran.load("initialization_variance_measured")
+    measured = ran.load("initialization.variance_measured")
     assert len(measured) == len(ratios) * forward.depth
 
 

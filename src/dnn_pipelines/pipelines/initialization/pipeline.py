@@ -1,5 +1,11 @@
 """The initialization DAG: the lesson's faithful part, then Keras' initializers and depth.
 
+Everything lives in namespace `initialization`, one collapsible kedro-viz group: inner names
+are short (`patterns`, `make_patterns`) and become `initialization.patterns`,
+`initialization.make_patterns`; only the two metrics JSONs keep their top-level names
+(`initialization_metrics`, `initialization_beyond_metrics`), mapped out with `outputs=`.
+The whole `params:initialization` and the global `params:seed` are mapped through as they are.
+
 Tags: `faithful` (scikit-learn, never TensorFlow), `beyond` (Keras comparison and the
 forward-propagation experiment) and `tensorflow` on the two nodes that draw with Keras.
 `kedro run --pipelines initialization --tags faithful` therefore never imports TensorFlow.
@@ -37,42 +43,27 @@ def faithful_pipeline() -> Pipeline:
     """Dataset -> MLPClassifier -> one step -> weights -> KS statistics -> histograms, metrics."""
     return Pipeline(
         [
-            Node(make_zero_patterns, PARAMS, f"{TOPIC}_patterns", name=f"{TOPIC}_make_patterns"),
-            Node(
-                build_mlp_classifier,
-                [PARAMS, SEED],
-                f"{TOPIC}_mlp",
-                name=f"{TOPIC}_build_mlp",
-            ),
-            Node(
-                train_one_step,
-                [f"{TOPIC}_mlp", f"{TOPIC}_patterns"],
-                f"{TOPIC}_fitted_mlp",
-                name=f"{TOPIC}_train_one_step",
-            ),
-            Node(
-                extract_weights,
-                f"{TOPIC}_fitted_mlp",
-                f"{TOPIC}_sklearn_weights",
-                name=f"{TOPIC}_extract_weights",
-            ),
+            Node(make_zero_patterns, PARAMS, "patterns", name="make_patterns"),
+            Node(build_mlp_classifier, [PARAMS, SEED], "mlp", name="build_mlp"),
+            Node(train_one_step, ["mlp", "patterns"], "fitted_mlp", name="train_one_step"),
+            Node(extract_weights, "fitted_mlp", "sklearn_weights", name="extract_weights"),
             Node(
                 uniform_weight_statistics,
-                [f"{TOPIC}_sklearn_weights", PARAMS],
-                f"{TOPIC}_weight_statistics",
-                name=f"{TOPIC}_compute_weight_statistics",
+                ["sklearn_weights", PARAMS],
+                "weight_statistics",
+                name="compute_weight_statistics",
             ),
             Node(
                 plot_weight_histograms,
-                [f"{TOPIC}_sklearn_weights", f"{TOPIC}_weight_statistics", PARAMS],
-                f"{TOPIC}_weight_histograms",
-                name=f"{TOPIC}_plot_weight_histograms",
+                ["sklearn_weights", "weight_statistics", PARAMS],
+                "weight_histograms",
+                name="plot_weight_histograms",
             ),
             Node(
                 summarise_uniform_fit,
-                [f"{TOPIC}_weight_statistics", PARAMS, SEED],
-                f"{TOPIC}_metrics",
-                name=f"{TOPIC}_summarise_metrics",
+                ["weight_statistics", PARAMS, SEED],
+                "metrics",
+                name="summarise_metrics",
             ),
         ],
         tags=["faithful"],
@@ -85,22 +76,22 @@ def keras_initializers_pipeline() -> Pipeline:
         [
             Node(
                 draw_initializer_samples,
-                [f"{TOPIC}_sklearn_weights", PARAMS, SEED],
-                f"{TOPIC}_keras_samples",
-                name=f"{TOPIC}_draw_keras_samples",
+                ["sklearn_weights", PARAMS, SEED],
+                "keras_samples",
+                name="draw_keras_samples",
                 tags=["tensorflow"],
             ),
             Node(
                 initializer_statistics,
-                [f"{TOPIC}_keras_samples", PARAMS],
-                f"{TOPIC}_keras_statistics",
-                name=f"{TOPIC}_test_keras_samples",
+                ["keras_samples", PARAMS],
+                "keras_statistics",
+                name="test_keras_samples",
             ),
             Node(
                 plot_initializer_histograms,
-                [f"{TOPIC}_keras_samples", f"{TOPIC}_keras_statistics", PARAMS],
-                f"{TOPIC}_keras_histograms",
-                name=f"{TOPIC}_plot_keras_histograms",
+                ["keras_samples", "keras_statistics", PARAMS],
+                "keras_histograms",
+                name="plot_keras_histograms",
             ),
         ],
         tags=["beyond"],
@@ -114,39 +105,34 @@ def forward_propagation_pipeline() -> Pipeline:
             Node(
                 draw_deep_network_weights,
                 [PARAMS, SEED],
-                f"{TOPIC}_deep_weights",
-                name=f"{TOPIC}_draw_deep_weights",
+                "deep_weights",
+                name="draw_deep_weights",
                 tags=["tensorflow"],
             ),
             Node(
                 propagate_variance,
-                [f"{TOPIC}_deep_weights", PARAMS, SEED],
-                f"{TOPIC}_variance_measured",
-                name=f"{TOPIC}_propagate_variance",
+                ["deep_weights", PARAMS, SEED],
+                "variance_measured",
+                name="propagate_variance",
             ),
-            Node(
-                predict_variance,
-                PARAMS,
-                f"{TOPIC}_variance_predicted",
-                name=f"{TOPIC}_predict_variance",
-            ),
+            Node(predict_variance, PARAMS, "variance_predicted", name="predict_variance"),
             Node(
                 variance_ratios,
-                [f"{TOPIC}_variance_measured", f"{TOPIC}_variance_predicted", PARAMS],
-                f"{TOPIC}_variance_ratios",
-                name=f"{TOPIC}_compute_variance_ratios",
+                ["variance_measured", "variance_predicted", PARAMS],
+                "variance_ratios",
+                name="compute_variance_ratios",
             ),
             Node(
                 plot_variance_propagation,
-                [f"{TOPIC}_variance_measured", f"{TOPIC}_variance_predicted", PARAMS],
-                f"{TOPIC}_variance_propagation",
-                name=f"{TOPIC}_plot_variance_propagation",
+                ["variance_measured", "variance_predicted", PARAMS],
+                "variance_propagation",
+                name="plot_variance_propagation",
             ),
             Node(
                 summarise_beyond,
-                [f"{TOPIC}_keras_statistics", f"{TOPIC}_variance_ratios", PARAMS],
-                f"{TOPIC}_beyond_metrics",
-                name=f"{TOPIC}_summarise_beyond",
+                ["keras_statistics", "variance_ratios", PARAMS],
+                "beyond_metrics",
+                name="summarise_beyond",
             ),
         ],
         tags=["beyond"],
@@ -154,5 +140,10 @@ def forward_propagation_pipeline() -> Pipeline:
 
 
 def create_pipeline(**kwargs: object) -> Pipeline:
-    """The whole section: faithful part, Keras initializers, forward propagation."""
-    return faithful_pipeline() + keras_initializers_pipeline() + forward_propagation_pipeline()
+    """The whole section in one namespace: faithful part, Keras initializers, depth."""
+    return Pipeline(
+        faithful_pipeline() + keras_initializers_pipeline() + forward_propagation_pipeline(),
+        namespace=TOPIC,
+        parameters={PARAMS: PARAMS, SEED: SEED},
+        outputs={"metrics": f"{TOPIC}_metrics", "beyond_metrics": f"{TOPIC}_beyond_metrics"},
+    )
