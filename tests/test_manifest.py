@@ -328,3 +328,16 @@ def test_hook_is_registered_in_settings():
     from dnn_pipelines import settings  # noqa: PLC0415
 
     assert any(isinstance(hook, RunManifestHook) for hook in settings.HOOKS)
+
+
+def test_parallel_runner_runs_get_the_same_manifest(tmp_path):
+    from kedro.runner import ParallelRunner  # noqa: PLC0415
+
+    project = tiny_project(tmp_path / "project")
+    sequential = manifest_of(project, run_tiny(project))
+    parallel = manifest_of(project, run_tiny(project, runner=ParallelRunner(max_workers=2)))
+    assert parallel["runner"] == "ParallelRunner"
+    assert parallel["status"] == "success"
+    assert {name: entry["sha256"] for name, entry in parallel["outputs"].items()} == {
+        name: entry["sha256"] for name, entry in sequential["outputs"].items()
+    }

@@ -27,6 +27,7 @@ from kedro.io.core import Version
 from dnn_pipelines.datasets import NpzDataset
 from dnn_pipelines.manifest import MANIFEST_DIR
 from dnn_pipelines.versions import human_bytes, main
+from tests.conftest import KedroProject
 from tests.test_manifest import run_tiny, tiny_project
 
 DATA = "data/01_raw/tiny/data.npz"
@@ -40,6 +41,23 @@ def history(path: Path) -> tuple[object, dict[str, str]]:
     b = run_tiny(project)
     c = run_tiny(project, from_nodes=["summarize"], load_versions={"tiny_data": a})
     return project, {"A": a, "B": b, "C": c}
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """The history, run once; tests that change it work on copies (`fresh_history`)."""
+    return history(tmp_path_factory.mktemp("template") / "project")
+
+
+@pytest.fixture
+def fresh_history(template):
+    """A private copy of the history (mtimes kept, so nothing looks newly written)."""
+
+    def copy(path: Path) -> tuple[KedroProject, dict[str, str]]:
+        shutil.copytree(template[0].path, path, symlinks=True)
+        return KedroProject(path), dict(template[1])
+
+    return copy
 
 
 def snapshot(data: Path) -> dict[str, tuple[int, int, str]]:
@@ -67,9 +85,9 @@ def cli(capsys, project, *args: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture(scope="module")
-def listed(tmp_path_factory):
-    """One history, only read by the listing and manifest tests."""
-    return history(tmp_path_factory.mktemp("versions") / "project")
+def listed(template):
+    """The history itself, for the tests that only read it."""
+    return template
 
 
 # ---------------------------------------------------------------- list
@@ -149,8 +167,10 @@ def test_manifest_unknown_version_lists_the_runs(listed, capsys):
 # ---------------------------------------------------------------- prune
 
 
-def test_prune_dry_run_changes_nothing_and_predicts_the_freed_bytes(tmp_path, capsys):
-    project, runs = history(tmp_path / "project")
+def test_prune_dry_run_changes_nothing_and_predicts_the_freed_bytes(
+    tmp_path, capsys, fresh_history
+):
+    project, runs = fresh_history(tmp_path / "project")
     before = snapshot(project.data)
     code, out, _ = cli(capsys, project, "--no-catalog", "prune", "--keep", "1")
     assert code == 0
@@ -173,8 +193,8 @@ def test_prune_dry_run_changes_nothing_and_predicts_the_freed_bytes(tmp_path, ca
     assert f"freed {predicted} bytes" in out
 
 
-def test_prune_keeps_the_newest_and_what_kept_manifests_reference(tmp_path, capsys):
-    project, runs = history(tmp_path / "project")
+def test_prune_keeps_the_newest_and_what_kept_manifests_reference(tmp_path, capsys, fresh_history):
+    project, runs = fresh_history(tmp_path / "project")
     before = disk_bytes(project.data)
     kept_files = {
         path: path.read_bytes()
@@ -209,8 +229,8 @@ def test_prune_keeps_the_newest_and_what_kept_manifests_reference(tmp_path, caps
     assert "freed 0 bytes" in out
 
 
-def test_prune_removes_stale_leftovers_of_killed_runs_only(tmp_path, capsys):
-    project, runs = history(tmp_path / "project")
+def test_prune_removes_stale_leftovers_of_killed_runs_only(tmp_path, capsys, fresh_history):
+    project, runs = fresh_history(tmp_path / "project")
     old = time.time() - 2 * 3600
     metrics = project.path / METRICS
 
@@ -254,8 +274,8 @@ def test_prune_refuses_to_keep_nothing(listed, capsys):
     assert "--keep must be at least 1" in err
 
 
-def test_prune_stops_on_an_unreadable_kept_manifest(tmp_path, capsys):
-    project, runs = history(tmp_path / "project")
+def test_prune_stops_on_an_unreadable_kept_manifest(tmp_path, capsys, fresh_history):
+    project, runs = fresh_history(tmp_path / "project")
     manifest = project.path / MANIFEST_DIR / runs["C"] / "run_manifest.json"
     manifest.write_text('{"truncated": ')
     before = snapshot(project.data)
@@ -274,9 +294,9 @@ def test_missing_data_folder_is_a_clear_error(tmp_path, capsys):
 # ---------------------------------------------------------------- the documented commands
 
 
-def test_documented_commands_run_as_a_module(tmp_path):
+def test_documented_commands_run_as_a_module(tmp_path, fresh_history):
     """`python -m dnn_pipelines.versions ...` from the project folder, as docs show it."""
-    project, runs = history(tmp_path / "project")
+    project, runs = fresh_history(tmp_path / "project")
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
 
     def run(*args: str) -> str:
@@ -305,8 +325,8 @@ def test_documented_commands_run_as_a_module(tmp_path):
 # ---------------------------------------------------------------- verify
 
 
-def test_verify_checks_every_file_of_a_run_against_its_manifest(tmp_path, capsys):
-    project, runs = history(tmp_path / "project")
+def test_verify_checks_every_file_of_a_run_against_its_manifest(tmp_path, capsys, fresh_history):
+    project, runs = fresh_history(tmp_path / "project")
     code, out, _ = cli(capsys, project, "verify", runs["C"])
     assert code == 0
     assert f"ok      tiny_data  (input {runs['A']})" in out
