@@ -14,6 +14,7 @@ import pytest
 from kedro.validation.exceptions import ParameterValidationError
 
 from dnn_pipelines.pipelines.vanishing_gradient.params import grid_cells
+from dnn_pipelines.pipelines.vanishing_gradient.pipeline import create_pipeline
 from tests.conftest import KedroProject, copy_project
 from tests.pipelines.vanishing_gradient.lesson_reference import lesson_vanishing_gradient
 
@@ -126,20 +127,45 @@ def test_every_artifact_is_versioned_and_figures_are_single_pngs(ran):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for name in ARTIFACTS:
         assert ran.catalog.get(f"vanishing_gradient.{name}")._version is not None
-        assert ran.catalog.get(f"vanishing_gradient_grid.relu_he.{name}")._version is not None
+        assert ran.catalog.get(f"vanishing_gradient.grid.relu_he.{name}")._version is not None
+
+
+def test_one_group_with_a_nested_grid_and_top_level_results(ran):
+    """kedro-viz: `vanishing_gradient` holds the lesson's run and a `grid` subgroup of cells."""
+    pipeline = create_pipeline()
+    cells = grid_cells()
+    assert {node.namespace for node in pipeline.nodes} == {
+        "vanishing_gradient",
+        "vanishing_gradient.grid",
+        *(f"vanishing_gradient.grid.{cell}" for cell in cells),
+    }
+    assert pipeline.outputs() == {
+        "vanishing_gradient_metrics",
+        "vanishing_gradient_comparison",
+        "vanishing_gradient_comparison_plot",
+        "vanishing_gradient.gradient_norm_plot",
+    }
+    assert pipeline.inputs() == {
+        "params:seed",
+        "params:vanishing_gradient",
+        *(f"params:vanishing_gradient_grid.{cell}" for cell in cells),
+    }
+    # The cells' catalog factories resolve to each cell's own folder.
+    path = Path(ran.catalog.get("vanishing_gradient.grid.tanh_he.metrics")._filepath)
+    assert path.parts[-4:] == ("vanishing_gradient", "grid", "tanh_he", "metrics.json")
 
 
 def test_grid_cells_run_as_namespaced_instances(ran):
     main_weights = ran.load("vanishing_gradient.weights")["w"]
     for cell in grid_cells():
         activation, weight_init = cell.split("_")
-        metrics = ran.load(f"vanishing_gradient_grid.{cell}.metrics")
+        metrics = ran.load(f"vanishing_gradient.grid.{cell}.metrics")
         assert (metrics["activation"], metrics["weight_init"]) == (activation, weight_init)
         assert metrics["backward"] == "exact"
         assert metrics["n_layers"] == N_LAYERS  # the override reaches every cell
         assert metrics["seed"] == SEED
         assert len(metrics["gradient_norms"]) == N_LAYERS
-        weights = ran.load(f"vanishing_gradient_grid.{cell}.weights")["w"]
+        weights = ran.load(f"vanishing_gradient.grid.{cell}.weights")["w"]
         scale = {"normal": 1.0, "glorot": np.sqrt(1 / 3), "he": np.sqrt(2 / 3)}[weight_init]
         np.testing.assert_allclose(weights, main_weights * scale, rtol=1e-15)
 
@@ -149,7 +175,7 @@ def test_comparison_table_has_one_row_per_cell(ran):
     assert isinstance(table, pd.DataFrame)
     assert table["cell"].tolist() == grid_cells()
     for cell in ("sigmoid_normal", "tanh_glorot"):
-        metrics = ran.load(f"vanishing_gradient_grid.{cell}.metrics")
+        metrics = ran.load(f"vanishing_gradient.grid.{cell}.metrics")
         row = table.set_index("cell").loc[cell]
         assert row["decay_per_layer"] == pytest.approx(metrics["decay_per_layer"], rel=1e-12)
         assert row["bound_decay_per_layer"] == pytest.approx(
@@ -184,7 +210,7 @@ def test_a_typo_in_the_yaml_stops_the_run(project):
 
 def test_the_comparison_runs_from_saved_cells_alone(ran):
     """The comparison nodes read only the cells' metrics from the catalog."""
-    ran.project.run(["vanishing_gradient"], node_names=["vanishing_gradient_grid.compare_grid"])
+    ran.project.run(["vanishing_gradient"], node_names=["vanishing_gradient.grid.compare_cells"])
     versions = list((ran.data / "08_reporting/vanishing_gradient/comparison.csv").iterdir())
     assert len(versions) == 2
     latest = pd.read_csv(Path(max(versions)) / "comparison.csv")

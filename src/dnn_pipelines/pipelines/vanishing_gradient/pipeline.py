@@ -1,8 +1,11 @@
 """The vanishing-gradient DAG: the lesson's run and the activation x init grid.
 
-One definition (`experiment`) is instantiated in namespaces: `vanishing_gradient` is the
-lesson's run on `params:vanishing_gradient`; each `vanishing_gradient_grid.<cell>` first
-resolves its experiment from the shared sizes and its own activation/init/backward.
+Nested namespaces, so kedro-viz shows one collapsible `vanishing_gradient` group: inside
+it, the lesson's run on `params:vanishing_gradient` (`vanishing_gradient.<name>`) and the
+subgroup `grid`, where one definition (`experiment`) runs once per cell
+(`vanishing_gradient.grid.<cell>.<name>`, each first resolving its experiment from the
+shared sizes and its `params:vanishing_gradient_grid.<cell>`), plus the comparison across
+cells. The parameters stay top-level keys, so every namespace maps them through unprefixed.
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ from dnn_pipelines.pipelines.vanishing_gradient.nodes import (
 from dnn_pipelines.pipelines.vanishing_gradient.params import grid_cells
 
 TOPIC = "vanishing_gradient"
-GRID = "vanishing_gradient_grid"
+GRID = "grid"  # sub-namespace of TOPIC holding the cells
+GRID_PARAMS = "vanishing_gradient_grid"  # top-level parameters key of the cells
+LESSON_PARAMS = f"params:{TOPIC}"
+SEED = "params:seed"
 
 
 def experiment() -> Pipeline:
@@ -79,12 +85,12 @@ def lesson_figure() -> Pipeline:
 
 
 def grid_cell(cell: str) -> Pipeline:
-    """The same experiment for one activation x init cell, in namespace `<GRID>.<cell>`."""
+    """The same experiment for one activation x init cell, in (inner) namespace `<cell>`."""
     resolve = Pipeline(
         [
             Node(
                 experiment_for_cell,
-                [f"params:{TOPIC}", "params:cell"],
+                [LESSON_PARAMS, "params:cell"],
                 "experiment",
                 name="resolve_experiment",
             )
@@ -92,34 +98,57 @@ def grid_cell(cell: str) -> Pipeline:
     )
     return Pipeline(
         resolve + experiment(),
-        namespace=f"{GRID}.{cell}",
-        parameters={
-            "params:seed": "params:seed",
-            f"params:{TOPIC}": f"params:{TOPIC}",
-            "params:cell": f"params:{GRID}.{cell}",
-        },
+        namespace=cell,
+        parameters={SEED: SEED, LESSON_PARAMS: LESSON_PARAMS, "params:cell": _cell_params(cell)},
     )
 
 
-def create_pipeline(**kwargs: object) -> Pipeline:
-    """The lesson's run, every grid cell, and the comparison that explains them."""
-    lesson = Pipeline(
-        experiment() + lesson_figure(),
-        namespace=TOPIC,
-        inputs={"experiment": f"params:{TOPIC}"},
-        parameters={"params:seed": "params:seed"},
-        outputs={"metrics": f"{TOPIC}_metrics"},
-    )
+def grid() -> Pipeline:
+    """Every cell, then the comparison across them, in (inner) namespace `grid`.
+
+    The comparison nodes take one keyword per cell (`<cell>` -> `<cell>_metrics`), mapped
+    onto the cells' own outputs `grid.<cell>.metrics`.
+    """
     cells = grid_cells()
-    # Keyword argument (the cell) -> its metrics; mapped onto the namespaced names below.
     cell_metrics = {cell: f"{cell}_metrics" for cell in cells}
     comparison = Pipeline(
         [
-            Node(compare_cells, cell_metrics, f"{TOPIC}_comparison", name="compare_grid"),
-            Node(plot_comparison, cell_metrics, f"{TOPIC}_comparison_plot", name="plot_comparison"),
-        ],
+            Node(compare_cells, cell_metrics, "comparison", name="compare_cells"),
+            Node(plot_comparison, cell_metrics, "comparison_plot", name="plot_comparison"),
+        ]
+    )
+    return Pipeline(
+        sum((grid_cell(cell) for cell in cells), Pipeline([])) + comparison,
         namespace=GRID,
         inputs={f"{cell}_metrics": f"{GRID}.{cell}.metrics" for cell in cells},
-        outputs={f"{TOPIC}_comparison", f"{TOPIC}_comparison_plot"},
+        parameters=_through(cells),
     )
-    return lesson + sum((grid_cell(cell) for cell in cells), Pipeline([])) + comparison
+
+
+def _cell_params(cell: str) -> str:
+    return f"params:{GRID_PARAMS}.{cell}"
+
+
+def _through(cells: list[str]) -> dict[str, str]:
+    """Parameters a namespace must pass through unprefixed (they are top-level keys)."""
+    names = [SEED, LESSON_PARAMS, *(_cell_params(cell) for cell in cells)]
+    return {name: name for name in names}
+
+
+def create_pipeline(**kwargs: object) -> Pipeline:
+    """The lesson's run, every grid cell and their comparison, in namespace `vanishing_gradient`.
+
+    Public results keep top-level names: `vanishing_gradient_metrics` (the lesson's answer),
+    `vanishing_gradient_comparison` and `vanishing_gradient_comparison_plot` (the grid's).
+    """
+    return Pipeline(
+        experiment() + lesson_figure() + grid(),
+        namespace=TOPIC,
+        inputs={"experiment": LESSON_PARAMS},
+        parameters=_through(grid_cells()),
+        outputs={
+            "metrics": f"{TOPIC}_metrics",
+            f"{GRID}.comparison": f"{TOPIC}_comparison",
+            f"{GRID}.comparison_plot": f"{TOPIC}_comparison_plot",
+        },
+    )
