@@ -19,6 +19,11 @@ A manifest is written at the end of every run, successful or not (`status` says 
 a failed run's manifest names the error and lists the outputs it had saved. A run that
 fails before its pipeline starts (a bad parameter) writes none. Writing a manifest never
 fails the run: a problem is logged as an error, the artifacts are already saved.
+
+Since the hook resolves the pinned versions anyway, it also stops a run whose
+`--load-versions` names a version that does not exist, before any node runs, naming the
+dataset, the version and the versions that exist (Kedro alone fails only when the first
+node reading it runs).
 """
 
 from __future__ import annotations
@@ -286,7 +291,14 @@ class RunManifestHook:
             self._runs.pop(run_params["run_id"], None)
             raise
         state = self._runs.setdefault(run_params["run_id"], _RunState(datetime.now(UTC)))
-        project_path = Path(run_params["project_path"])
+        try:
+            self._record_inputs(state, Path(run_params["project_path"]), pipeline, catalog)
+        except Exception:  # the manifest must never be why a run fails
+            logger.exception("Could not record the inputs of run %s", run_params["run_id"])
+
+    def _record_inputs(
+        self, state: _RunState, project_path: Path, pipeline: Pipeline, catalog: Any
+    ) -> None:
         for name in sorted(pipeline.inputs()):
             if is_parameter(name):
                 continue
