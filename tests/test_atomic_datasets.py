@@ -127,3 +127,11 @@ def test_keras_model_round_trip_and_truncated_file(tmp_path):
         KerasModelDataset(
             filepath=str(tmp_path / "model.keras"), version=Version(None, None)
         ).load()
+
+
+def test_a_saved_figure_loads_back_as_its_png_bytes(tmp_path):
+    dataset = _dataset("png", tmp_path, save=OLD)
+    dataset.save(_figure())
+    png = _dataset("png", tmp_path).load()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert png == (tmp_path / "figure.png" / OLD / "figure.png").read_bytes()

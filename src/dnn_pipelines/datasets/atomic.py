@@ -99,5 +99,14 @@ class AtomicJSONDataset(AtomicSaveMixin, JSONDataset):
     """JSONDataset with atomic saves."""
 
 
-class AtomicMatplotlibDataset(AtomicSaveMixin, MatplotlibDataset):
-    """MatplotlibDataset (single-figure PNG) with atomic saves."""
+class _PngFigureDataset(MatplotlibDataset):
+    """MatplotlibDataset that also loads: the saved PNG's bytes (a Figure cannot be read back)."""
+
+    def load(self) -> bytes:
+        """The image file as bytes, e.g. for `IPython.display.Image(data=...)` in a notebook."""
+        with self._fs.open(get_filepath_str(self._get_load_path(), self._protocol), "rb") as file:
+            return file.read()
+
+
+class AtomicMatplotlibDataset(AtomicSaveMixin, _PngFigureDataset):
+    """A single Figure saved atomically as PNG; loads as the PNG's bytes."""
