@@ -8,6 +8,7 @@ the rename is atomic, so the final name only ever holds a complete file.
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from collections.abc import Callable
 from pathlib import PurePosixPath
@@ -22,8 +23,11 @@ PARTIAL_PREFIX = ".partial-"
 
 
 def _raw(method: Callable[..., Any]) -> Callable[..., Any]:
-    """The undecorated save/load of a Kedro dataset (Kedro wraps them with logging)."""
-    return getattr(method, "__wrapped__", method)
+    """The undecorated save/load of a Kedro dataset.
+
+    Kedro wraps them with logging and version checks, once per subclass level.
+    """
+    return inspect.unwrap(method)
 
 
 def partial_path_for(final_path: PurePosixPath) -> PurePosixPath:
