@@ -46,9 +46,9 @@ def metrics(project: KedroProject, version: str) -> dict[str, Any]:
 
 
 def run(project: KedroProject, **run_args: Any) -> str:
-    """The lesson's run of vanishing_gradient (its namespace only), on conf/test."""
+    """A run of the vanishing_gradient pipeline on conf/test; returns its save version."""
     before = set(versions(project, MANIFEST_DIR.as_posix()))
-    project.run([TOPIC], namespaces=[TOPIC], **run_args)
+    project.run([TOPIC], **run_args)
     (new,) = set(versions(project, MANIFEST_DIR.as_posix())) - before
     return new
 
@@ -124,7 +124,6 @@ def test_missing_load_version_stops_before_any_node_naming_what_exists(lesson):
     with pytest.raises(VersionNotFoundError) as error:
         project.run(
             [TOPIC],
-            namespaces=[TOPIC],
             from_nodes=[FIRST_NODE_AFTER_INPUTS],
             load_versions={f"{TOPIC}.pattern": MISSING},
         )
@@ -139,7 +138,7 @@ def test_missing_load_version_stops_before_any_node_naming_what_exists(lesson):
 
 def test_load_version_of_an_unknown_dataset_is_named(lesson):
     with pytest.raises(DatasetNotFoundError, match=r"'load_versions' keys \[no_such_data\]"):
-        lesson["project"].run([TOPIC], namespaces=[TOPIC], load_versions={"no_such_data": MISSING})
+        lesson["project"].run([TOPIC], load_versions={"no_such_data": MISSING})
 
 
 # ---------------------------------------------------------------- the documented commands
