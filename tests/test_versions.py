@@ -266,6 +266,30 @@ def test_prune_removes_stale_leftovers_of_killed_runs_only(tmp_path, capsys, fre
     assert "(empty version folder)" in out
     assert "freed 30 bytes" in out  # 10 + 20 bytes of partials, an empty folder is 0
 
+    # --stale-after 0: nothing is too fresh, the last partial-only version goes too.
+    code, out, _ = cli(
+        capsys, project, "--no-catalog", "prune", "--keep", "3", "--stale-after", "0", "--apply"
+    )
+    assert code == 0
+    assert not fresh.parent.exists()
+    assert unknown.exists()
+    assert "freed 30 bytes" in out
+
+
+def test_prune_follows_a_layer_folder_linked_to_another_disk(tmp_path, capsys, fresh_history):
+    project, runs = fresh_history(tmp_path / "project")
+    elsewhere = tmp_path / "big_disk" / "08_reporting"
+    shutil.move(project.data / "08_reporting", elsewhere)
+    (project.data / "08_reporting").symlink_to(elsewhere, target_is_directory=True)
+    (elsewhere / "loop").symlink_to(elsewhere, target_is_directory=True)  # must not hang
+    code, out, _ = cli(capsys, project, "--no-catalog", "list", "tiny_metrics")
+    assert code == 0 and "3 versions" in out
+    code, out, _ = cli(capsys, project, "--no-catalog", "prune", "--keep", "1", "--apply")
+    assert code == 0
+    metrics = elsewhere / "tiny" / "metrics.json"
+    assert {p.name for p in metrics.iterdir()} == {runs["C"]}
+    assert (project.data / "08_reporting").is_symlink()
+
 
 def test_prune_refuses_to_keep_nothing(listed, capsys):
     project, _ = listed

@@ -118,7 +118,14 @@ def _is_version_folder(folder: Path, dataset_name: str) -> bool:
 def scan(data_dir: Path, project_path: Path) -> list[VersionedDataset]:
     """Every versioned dataset under `data_dir`, sorted by path; versions newest first."""
     datasets = []
-    for root, dirs, _files in os.walk(data_dir):
+    seen: set[str] = set()
+    # A layer folder may be a symlink to a bigger disk: follow it, but never in a loop.
+    for root, dirs, _files in os.walk(data_dir, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
         folder = Path(root)
         subfolders = [folder / name for name in dirs if not (folder / name).is_symlink()]
         version_folders = [sub for sub in subfolders if _is_version_folder(sub, folder.name)]
@@ -391,12 +398,16 @@ def _incomplete_leftovers(version: DatasetVersion, stale: Callable[[Path], bool]
 
 
 def apply_plan(plan: PrunePlan, data_dir: Path) -> int:
-    """Delete what the plan lists (only below `data_dir`); return the bytes freed."""
-    data_dir = data_dir.resolve()
+    """Delete what the plan lists (only paths reached through `data_dir`); return bytes freed.
+
+    Every path is checked before the first deletion. A symlink is removed, never followed.
+    """
+    data_dir = data_dir.absolute()
+    for removal in plan.removals:
+        if not removal.path.absolute().is_relative_to(data_dir):
+            raise VersionsError(f"Refusing to delete {removal.path}: it is not under {data_dir}")
     freed = 0
     for removal in plan.removals:
-        if not removal.path.resolve().is_relative_to(data_dir):
-            raise VersionsError(f"Refusing to delete {removal.path}: it is not under {data_dir}")
         if removal.path.is_dir() and not removal.path.is_symlink():
             shutil.rmtree(removal.path)
         else:
