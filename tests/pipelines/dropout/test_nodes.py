@@ -1,0 +1,234 @@
+"""Unit tests of the dropout nodes: the lesson's draw, fit equivalence, MC dropout, metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+from pydantic import ValidationError
+
+from dnn_pipelines.pipelines.dropout import nodes
+from dnn_pipelines.pipelines.dropout.params import (
+    INSTANCES,
+    DataParams,
+    Instances,
+    MonteCarloParams,
+    NetworkParams,
+    TrainingParams,
+)
+
+SEED = 123
+DATA = DataParams(n_points=64, limit=3.0, noise=1.0, eval_factor=10)
+NETWORK = NetworkParams(hidden_units=100, activation="relu")
+OPTIMIZER = {"learning_rate": 1e-3, "rho": 0.9, "epsilon": 1e-7}
+RATES = {"rate_00": 0.0, "rate_20": 0.2, "rate_40": 0.4, "rate_60": 0.6, "rate_80": 0.8}
+
+
+def training(epochs: int = 3, batch_size: int = 32, shuffle: bool = True) -> TrainingParams:
+    return TrainingParams(
+        epochs=epochs, batch_size=batch_size, shuffle=shuffle, optimizer=OPTIMIZER
+    )
+
+
+@pytest.fixture(scope="module")
+def dataset() -> dict[str, np.ndarray]:
+    return nodes.generate_dataset(DATA, SEED)
+
+
+# ---------------------------------------------------------------- data
+
+
+def test_dataset_is_the_lessons_draw_exactly(dataset):
+    # The lesson's cell, verbatim, with its global seeding.
+    np.random.seed(SEED)
+    n_pat, lim, noise = 64, 3, 1e0
+    x_orig = np.linspace(-lim, lim, n_pat)
+    x_long = np.linspace(-lim, lim, 10 * n_pat)
+    y = np.square(x_orig) + noise * np.random.randn(n_pat)
+
+    np.testing.assert_array_equal(dataset["x"], x_orig)
+    np.testing.assert_array_equal(dataset["x_eval"], x_long)
+    np.testing.assert_array_equal(dataset["y"], y)
+    assert dataset["x_eval"].shape == (640,)
+
+
+def test_dataset_depends_on_the_seed_only(dataset):
+    np.testing.assert_array_equal(nodes.generate_dataset(DATA, SEED)["y"], dataset["y"])
+    assert not np.array_equal(nodes.generate_dataset(DATA, SEED + 1)["y"], dataset["y"])
+
+
+def test_epoch_orders_are_one_fresh_permutation_per_epoch():
+    orders = nodes.epoch_orders(64, training(epochs=50), SEED)
+    assert orders.shape == (50, 64)
+    np.testing.assert_array_equal(np.sort(orders, axis=1), np.tile(np.arange(64), (50, 1)))
+    assert len({row.tobytes() for row in orders}) == 50  # reshuffled every epoch
+    np.testing.assert_array_equal(orders, nodes.epoch_orders(64, training(epochs=50), SEED))
+    unshuffled = nodes.epoch_orders(64, training(epochs=2, shuffle=False), SEED)
+    np.testing.assert_array_equal(unshuffled, np.tile(np.arange(64), (2, 1)))
+
+
+# ---------------------------------------------------------------- Keras
+
+
+def test_model_is_the_lessons_network():
+    model = nodes.build_model(0.4, NETWORK, training(), SEED)
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds == ["InputLayer", "Dense", "Dropout", "Dense", "Dense"]
+    assert [layer.units for layer in model.layers if hasattr(layer, "units")] == [100, 100, 1]
+    assert model.layers[2].rate == 0.4
+    assert model.count_params() == 2 * 100 + 101 * 100 + 101
+    assert type(model.optimizer).__name__ == "RMSprop"
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-3)
+    assert type(model.loss).__name__ == "MeanSquaredError"
+
+
+def test_same_seed_same_initial_weights_for_every_rate():
+    a = nodes.build_model(0.0, NETWORK, training(), SEED)
+    b = nodes.build_model(0.8, NETWORK, training(), SEED)
+    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_array_equal(wa, wb)
+
+
+@pytest.mark.parametrize(("rate", "batch_size"), [(0.0, 32), (0.5, 32), (0.5, 24)])
+def test_compiled_training_is_step_for_step_keras_fit(dataset, rate, batch_size):
+    """Same initial weights, same batch order: the compiled loop gives fit's exact numbers.
+
+    Only the shuffle is left out (fit draws its own permutations); 24 does not divide 64, so
+    the last batch of each epoch is smaller, as in fit; with rate 0.5 the dropout masks match.
+    """
+    params = training(epochs=3, batch_size=batch_size, shuffle=False)
+    reference = nodes.build_model(rate, NETWORK, params, SEED)
+    history = reference.fit(
+        dataset["x"].reshape(-1, 1),
+        dataset["y"],
+        epochs=3,
+        batch_size=batch_size,
+        shuffle=False,
+        verbose=0,
+    ).history["loss"]
+
+    model, losses = nodes.train_model(
+        nodes.build_model(rate, NETWORK, params, SEED), dataset, params, SEED
+    )
+
+    np.testing.assert_allclose(losses["loss"], history, rtol=1e-6)
+    assert list(losses["epoch"]) == [1, 2, 3]
+    assert int(model.optimizer.iterations.numpy()) == int(reference.optimizer.iterations.numpy())
+    for ours, theirs in zip(model.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-7)
+
+
+def test_training_lowers_the_loss_and_is_reproducible(dataset):
+    params = training(epochs=40)
+    _, first = nodes.train_model(
+        nodes.build_model(0.2, NETWORK, params, SEED), dataset, params, SEED
+    )
+    _, again = nodes.train_model(
+        nodes.build_model(0.2, NETWORK, params, SEED), dataset, params, SEED
+    )
+    assert first["loss"].iloc[-5:].mean() < 0.5 * first["loss"].iloc[:5].mean()
+    pd.testing.assert_frame_equal(first, again)
+
+
+def test_predict_and_mc_dropout(dataset):
+    params = training(epochs=5)
+    monte_carlo = MonteCarloParams(passes=20, band_std=2.0)
+    plain = nodes.build_model(0.0, NETWORK, params, SEED)
+    dropped = nodes.build_model(0.5, NETWORK, params, SEED)
+
+    prediction = nodes.predict(dropped, dataset)
+    assert prediction["eval"].shape == (640,)
+    assert prediction["observed"].shape == (64,)
+
+    mc_plain = nodes.mc_dropout_predict(plain, dataset, monte_carlo, SEED)
+    np.testing.assert_allclose(mc_plain["mean"], nodes.predict(plain, dataset)["eval"], rtol=1e-6)
+    np.testing.assert_array_equal(mc_plain["std"], np.zeros(640))
+
+    mc = nodes.mc_dropout_predict(dropped, dataset, monte_carlo, SEED)
+    assert mc["mean"].shape == mc["std"].shape == (640,)
+    assert np.all(mc["std"][np.abs(dataset["x_eval"]) > 0.5] > 0)
+    again = nodes.mc_dropout_predict(dropped, dataset, monte_carlo, SEED)  # reseeded: same draw
+    np.testing.assert_array_equal(mc["mean"], again["mean"])
+    np.testing.assert_array_equal(mc["std"], again["std"])
+
+
+# ---------------------------------------------------------------- metrics, tables, figures
+
+
+def test_evaluate_computes_the_documented_numbers():
+    x_eval = np.array([-1.0, 0.0, 1.0, 2.0])
+    dataset = {"x": np.array([0.0, 1.0]), "y": np.array([0.5, 1.0]), "x_eval": x_eval}
+    predictions = {"observed": np.array([0.0, 2.0]), "eval": np.array([1.0, 1.0, 1.0, 4.0])}
+    mc = {"mean": np.array([1.0, 0.5, 1.0, 3.0]), "std": np.array([0.0, 0.1, 0.2, 0.25])}
+    history = pd.DataFrame({"epoch": [1, 2, 3], "loss": [3.0, 1.0, 2.0]})
+
+    metrics = nodes.evaluate(
+        0.4, MonteCarloParams(passes=2, band_std=2.0), dataset, predictions, mc, history
+    )
+
+    assert metrics == pytest.approx(
+        {
+            "rate": 0.4,
+            "train_mse": (0.25 + 1.0) / 2,
+            "true_mse": 1.0 / 4,
+            "final_loss": 2.0,
+            "min_loss": 1.0,
+            "mc_band_width": 4 * (0.0 + 0.1 + 0.2 + 0.25) / 4,
+            "mc_true_mse": (0.25 + 1.0) / 4,
+            "mc_true_coverage": 2 / 4,  # |1 - 1| <= 0 and |1 - 1| <= 0.4; 0.5 > 0.2 and 1 > 0.5
+        }
+    )
+
+
+def test_summaries_are_ordered_and_keyed_by_rate(dataset):
+    instances = Instances(
+        **{"rate_00": 0.6, "rate_20": 0.0, "rate_40": 0.2, "rate_60": 0.4, "rate_80": 0.8}
+    )
+    metrics = {name: {"rate": rate} for name, rate in instances.rates().items()}
+    collected = nodes.collect_metrics(instances, **metrics)
+    assert list(collected) == ["0.0", "0.2", "0.4", "0.6", "0.8"]
+    assert collected["0.6"] == {"instance": "rate_00", "rate": 0.6}
+
+    predictions = {name: {"eval": np.full(640, rate)} for name, rate in instances.rates().items()}
+    table = nodes.tabulate_predictions(instances, dataset, **predictions)
+    assert list(table.columns) == ["x", "x_squared", "0.0", "0.2", "0.4", "0.6", "0.8"]
+    assert table.shape == (640, 7)
+    assert (table["0.6"] == 0.6).all()
+    np.testing.assert_array_equal(table["x_squared"], dataset["x_eval"] ** 2)
+
+    figure = nodes.plot_predictions(instances, dataset, table)
+    assert isinstance(figure, Figure)
+    labels = [line.get_label() for line in figure.axes[0].get_lines()]
+    assert labels == [*(f"Dropout {p}%" for p in (0, 20, 40, 60, 80)), "Observed"]
+
+
+def test_mc_figure_has_one_panel_per_positive_rate(dataset):
+    instances = Instances(**RATES)
+    mc = {name: {"mean": dataset["x_eval"] ** 2, "std": np.ones(640)} for name in INSTANCES}
+    figure = nodes.plot_mc_bands(instances, MonteCarloParams(passes=5, band_std=2.0), dataset, **mc)
+    assert [ax.get_title() for ax in figure.axes] == [
+        f"Dropout {p}% (5 passes)" for p in (20, 40, 60, 80)
+    ]
+    history = pd.DataFrame({"epoch": [1, 2], "loss": [2.0, 1.0]})
+    losses = nodes.plot_losses(instances, **dict.fromkeys(INSTANCES, history))
+    assert len(losses.axes[0].get_lines()) == 5
+
+
+# ---------------------------------------------------------------- parameters
+
+
+@pytest.mark.parametrize("bad", [1.0, 1.5, -0.1])
+def test_a_rate_outside_zero_one_is_refused_naming_the_instance(bad):
+    with pytest.raises(ValidationError, match="rate_40"):
+        Instances(**{**RATES, "rate_40": bad})
+
+
+def test_instances_must_be_exactly_the_pipelines_and_distinct():
+    with pytest.raises(ValidationError, match="rate_90"):
+        Instances(**{**RATES, "rate_90": 0.9})
+    with pytest.raises(ValidationError, match="rate_80"):
+        Instances(**{k: v for k, v in RATES.items() if k != "rate_80"})
+    with pytest.raises(ValidationError, match="distinct"):
+        Instances(**{**RATES, "rate_80": 0.2})
+    assert tuple(Instances(**RATES).rates()) == INSTANCES
