@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kedro.framework.project import configure_project
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
@@ -72,6 +73,15 @@ def copy_project(destination: Path) -> KedroProject:
     (destination / "conf" / "local").mkdir()
     (destination / "src").mkdir()  # Kedro requires it; the code runs from the installed package
     return KedroProject(destination)
+
+
+@pytest.fixture(scope="session")
+def registered_pipelines() -> dict[str, Any]:
+    """The project's pipelines, as `kedro run` registers them."""
+    configure_project("dnn_pipelines")
+    from dnn_pipelines.pipeline_registry import register_pipelines  # noqa: PLC0415 - after configure
+
+    return register_pipelines()
 
 
 @pytest.fixture
