@@ -171,6 +171,7 @@ def test_evaluate_computes_the_documented_numbers():
         {
             "rate": 0.4,
             "train_mse": (0.25 + 1.0) / 2,
+            "noise_mse": (0.25 + 0.0) / 2,  # x**2 = [0, 1] against y = [0.5, 1]
             "true_mse": 1.0 / 4,
             "final_loss": 2.0,
             "min_loss": 1.0,

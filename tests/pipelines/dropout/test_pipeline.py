@@ -28,6 +28,7 @@ FIELDS = {
     "instance",
     "rate",
     "train_mse",
+    "noise_mse",
     "true_mse",
     "final_loss",
     "min_loss",
@@ -149,6 +150,7 @@ def test_metrics_are_keyed_by_rate_and_agree_with_the_artifacts(sequential):
         assert entry["train_mse"] == pytest.approx(
             np.mean((predictions["observed"] - dataset["y"]) ** 2)
         )
+        assert entry["noise_mse"] == pytest.approx(np.mean((dataset["x"] ** 2 - dataset["y"]) ** 2))
         history = sequential.load(f"dropout.{name}.loss_history")
         assert entry["final_loss"] == pytest.approx(history["loss"].iloc[-1])
         assert (entry["mc_band_width"] == 0) == (rate == 0)

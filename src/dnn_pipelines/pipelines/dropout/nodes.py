@@ -219,8 +219,9 @@ def evaluate(
 ) -> dict[str, float]:
     """The numbers that answer the lesson: fit to the noisy points vs to the true curve.
 
-    `train_mse` far below the noise variance means the network learnt the noise
-    (over-fitting); `true_mse` (against the noiseless x**2 on the grid) is what generalises.
+    `noise_mse` is the train MSE of the true curve x**2 itself: a `train_mse` below it means
+    the network has learnt part of the noise (over-fitting); `true_mse` (against the
+    noiseless x**2 on the grid) is what generalises.
     """
     truth = np.square(dataset["x_eval"])
     mean, std = mc_predictions["mean"], mc_predictions["std"]
@@ -228,6 +229,7 @@ def evaluate(
     return {
         "rate": float(rate),
         "train_mse": float(np.mean(np.square(predictions["observed"] - dataset["y"]))),
+        "noise_mse": float(np.mean(np.square(np.square(dataset["x"]) - dataset["y"]))),
         "true_mse": float(np.mean(np.square(predictions["eval"] - truth))),
         "final_loss": float(loss_history["loss"].iloc[-1]),
         "min_loss": float(loss_history["loss"].min()),
