@@ -1,0 +1,83 @@
+"""A run killed with SIGKILL mid-run loses nothing: old versions intact, latest loads, next run works."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from dnn_pipelines.datasets.atomic import PARTIAL_PREFIX
+from tests.conftest import copy_project
+
+KEDRO = str(Path(sys.executable).with_name("kedro"))
+ENV = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
+RUN = [KEDRO, "run", "--env", "test", "--pipelines", "dropout"]
+
+
+def _hashes(data: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(data)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in data.rglob("*")
+        if path.is_file()
+    }
+
+
+def _versions(folder: Path) -> set[str]:
+    return {path.name for path in folder.iterdir()} if folder.exists() else set()
+
+
+def test_sigkill_mid_run_keeps_every_version_and_the_next_run_succeeds(
+    tmp_path, registered_pipelines
+):
+    project = copy_project(tmp_path / "project")
+    first = subprocess.run(
+        RUN, cwd=project.path, env=ENV, capture_output=True, timeout=600, check=False
+    )
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = _hashes(project.data)
+    dataset_folder = project.data / "01_raw" / "dropout" / "dataset.npz"
+    known = _versions(dataset_folder)
+
+    # Long training, so that the kill lands after the first saves and before the last.
+    victim = subprocess.Popen(
+        [*RUN, "--params", "dropout.training.epochs=100000"],
+        cwd=project.path,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    while _versions(dataset_folder) == known:
+        assert victim.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline, "the run never saved its dataset"
+        time.sleep(0.2)
+    time.sleep(2.0)
+    assert victim.poll() is None, "the run ended before it could be killed"
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait(timeout=60)
+
+    after = _hashes(project.data)
+    changed = [name for name, digest in before.items() if after.get(name) != digest]
+    assert changed == [], f"earlier versions changed or vanished: {changed}"
+
+    catalog = project.context(env="test").catalog
+    persisted = [
+        name
+        for name in sorted(registered_pipelines["dropout"].datasets())
+        if not name.startswith("params:") and type(catalog.get(name)).__name__ != "MemoryDataset"
+    ]
+    assert len(persisted) > 10
+    for name in persisted:  # the latest version of each is complete, whatever the kill hit
+        assert catalog.load(name) is not None, name
+
+    rerun = subprocess.run(
+        RUN, cwd=project.path, env=ENV, capture_output=True, timeout=600, check=False
+    )
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    leftovers = [path.name for path in project.data.rglob(f"{PARTIAL_PREFIX}*")]
+    assert all(name.startswith(PARTIAL_PREFIX) for name in leftovers)
