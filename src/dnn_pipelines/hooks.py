@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 from typing import Any
 
 from kedro.framework.context import KedroContext
@@ -38,5 +39,9 @@ class TensorFlowHook:
         if not any(TENSORFLOW_TAG in node.tags for node in pipeline.nodes):
             logger.debug("No TensorFlow node in this run: TensorFlow is not imported")
             return
+        # TensorFlow's runtime does not survive fork: ParallelRunner workers would hang in a
+        # process that has already run TF (a notebook, a second run). Kedro reads this when
+        # it starts the workers, after this hook.
+        os.environ.setdefault("KEDRO_MP_CONTEXT", "spawn")
         settings = self._settings or TensorFlowSettings()
         apply_tensorflow_settings(settings, importlib.import_module("tensorflow"))
