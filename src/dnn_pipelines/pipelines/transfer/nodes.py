@@ -18,6 +18,11 @@ Where this differs from the lesson, and why:
   during phase 1, so its pooled features are computed once and the head (the very same
   Dropout and Dense layers) is fitted on them: same batches, same shuffles, same dropout
   masks, same weights, without 5 epochs of forward passes through Xception.
+- BatchNormalization during fine tuning: the lesson calls the base with `training=False` so
+  that its BatchNorm layers stay in inference mode after unfreezing. Keras 3 no longer does
+  that (fit's `training=True` overrides the nested call's, keras-team/keras#20285), so those
+  layers are kept frozen instead (`training.fine_tune.freeze_batch_norm`), which is how
+  Keras 3 keeps them in inference mode.
 - Validation runs in a callback at the end of each epoch, as `validation_data` does; it keeps
   the last outputs, so the confusion matrix needs no extra pass over the validation set.
 
@@ -45,6 +50,7 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import confusion_matrix
 from sklearn.model_selection import train_test_split
 
+from dnn_pipelines.errors import UserInputError
 from dnn_pipelines.parameters import Seed
 from dnn_pipelines.pipelines.transfer.params import (
     IMAGENET,
@@ -88,8 +94,13 @@ IMAGENET_WEIGHTS = {
 }
 
 
-class MissingWeightsError(FileNotFoundError):
+class MissingWeightsError(UserInputError, FileNotFoundError):
     """The configured pretrained weights are neither on disk nor downloadable."""
+
+
+class TransferConfigError(UserInputError, ValueError):
+    """Parameters that are valid one by one but not together, or a weights file that does
+    not fit the configured base."""
 
 
 # ---------------------------------------------------------------- data
@@ -154,7 +165,7 @@ def split_tasks(
     source_classes = base_model.pretraining.classes if base_model.weights == SOURCE_TASK else []
     shared = sorted(set(target_classes) & set(source_classes))
     if shared:
-        raise ValueError(
+        raise TransferConfigError(
             f"Digits {shared} are in both the target task (data.target_classes = "
             f"{target_classes}) and the source task (base_model.pretraining.classes = "
             f"{source_classes}); the two tasks must be disjoint."
@@ -162,7 +173,7 @@ def split_tasks(
     present = set(np.unique(digits["labels"]).tolist())
     absent = sorted(set(source_classes) - present)
     if absent:
-        raise ValueError(
+        raise TransferConfigError(
             f"base_model.pretraining.classes = {source_classes}: digits {absent} are not "
             f"loaded (data.n_class = {data.n_class})."
         )
@@ -336,7 +347,7 @@ def _build_base(
                 weights=weights_path, include_top=False, input_shape=input_shape
             )
         except ValueError as error:
-            raise ValueError(
+            raise TransferConfigError(
                 f"Cannot build Xception for input {input_shape} with weights {weights_path}: "
                 f"{error}"
             ) from error
@@ -361,7 +372,7 @@ def _build_base(
         try:
             base.load_weights(weights_path)
         except Exception as error:
-            raise ValueError(
+            raise TransferConfigError(
                 f"Cannot load {weights_path} into the small_convnet base "
                 f"{spec.model_dump()}: {type(error).__name__}: {error}"
             ) from error
@@ -397,6 +408,26 @@ def _compile(model: Any, phase: PhaseParams, head: HeadParams) -> None:
         loss=_loss(head),
         metrics=["accuracy"],
     )
+
+
+def unfreeze(base: Any, freeze_batch_norm: bool) -> None:
+    """Make the base trainable; keep its BatchNormalization layers in inference mode if asked.
+
+    In Keras 3 a BatchNormalization layer runs in inference mode exactly when it is not
+    trainable; `training=False` on the base's call no longer protects it during `fit`.
+    """
+    import keras  # noqa: PLC0415
+
+    def nested(layer: Any) -> Any:
+        for inner in getattr(layer, "layers", []):
+            yield inner
+            yield from nested(inner)
+
+    base.trainable = True
+    if freeze_batch_norm:
+        for layer in nested(base):
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.trainable = False
 
 
 def base_of(model: Any) -> Any:
@@ -498,7 +529,12 @@ def build_random_base(
 
 
 def build_transfer_model(
-    base: Any, split: dict[str, np.ndarray], image: ImageParams, head: HeadParams, seed: Seed
+    base: Any,
+    split: dict[str, np.ndarray],
+    image: ImageParams,
+    head: HeadParams,
+    training: TrainingParams,
+    seed: Seed,
 ) -> tuple[Any, dict[str, int]]:
     """The lesson's model: enlargement layers -> frozen base(training=False) -> GAP -> Dropout
     -> Dense(k); also the parameter counts that answer "what percentage will be modified?".
@@ -521,7 +557,7 @@ def build_transfer_model(
         return int(sum(np.prod(weight.shape) for weight in model.trainable_weights))
 
     frozen = trainable_count()
-    base.trainable = True
+    unfreeze(base, training.fine_tune.freeze_batch_norm)
     everything = trainable_count()
     base.trainable = False
     counts = {
@@ -616,7 +652,6 @@ def train_frozen_phase(
         head_input = keras.Input(shape=x_train.shape[1:], name="features")
         head_output = model.get_layer(OUTPUT_LAYER)(model.get_layer(DROPOUT_LAYER)(head_input))
         fit_model = keras.Model(head_input, head_output, name="head")
-        _compile(model, phase, head)  # the saved model is compiled as after a plain fit
     # Re-seeded here so the shuffles are the same whichever way the head is fitted.
     keras.utils.set_random_seed(int(seed))
     _compile(fit_model, phase, head)
@@ -627,6 +662,10 @@ def train_frozen_phase(
         head,
         training.prediction_batch_size,
     )
+    if fit_model is not model:
+        # The head's variables are the model's trainable ones: sharing the optimizer leaves
+        # the model compiled with the same Adam state as after a plain fit.
+        model.compile(optimizer=fit_model.optimizer, loss=_loss(head), metrics=["accuracy"])
     return model, history, {"outputs": outputs, "y_true": split["y_val"]}
 
 
@@ -637,15 +676,15 @@ def fine_tune_phase(
     head: HeadParams,
     seed: Seed,
 ) -> tuple[Any, pd.DataFrame, dict[str, np.ndarray]]:
-    """Phase 2: the whole model trainable, recompiled with a small rate (`Adam(1e-5)`).
+    """Phase 2: the base trainable, recompiled with a small rate (`Adam(1e-5)`).
 
-    The base keeps being called with `training=False`, so its BatchNorm layers stay in
-    inference mode (their statistics are not disturbed by a small dataset).
+    With `freeze_batch_norm` the base's BatchNorm layers stay in inference mode, as the
+    lesson's `training=False` intended: a small dataset does not disturb their statistics.
     """
     import keras  # noqa: PLC0415
 
     keras.utils.set_random_seed(int(seed))
-    base_of(model).trainable = True
+    unfreeze(base_of(model), training.fine_tune.freeze_batch_norm)
     _compile(model, training.fine_tune, head)
     history, outputs = _fit(
         model,

@@ -173,11 +173,22 @@ class FrozenPhaseParams(PhaseParams):
     )
 
 
+class FineTunePhaseParams(PhaseParams):
+    """Phase 2: the base unfrozen, recompiled with a small learning rate."""
+
+    freeze_batch_norm: bool = Field(
+        description="Keep the base's BatchNormalization layers frozen, i.e. in inference mode "
+        "(what the lesson's training=False meant; in Keras 3 fit's training=True overrides it "
+        "once the base is trainable, keras-team/keras#20285). false = the lesson's code as "
+        "Keras 3 runs it: BatchNormalization uses batch statistics and updates its averages."
+    )
+
+
 class TrainingParams(StrictParams):
-    """Phase 1 (frozen base), phase 2 (everything trainable) and the prediction batch."""
+    """Phase 1 (frozen base), phase 2 (the base trainable) and the prediction batch."""
 
     frozen: FrozenPhaseParams
-    fine_tune: PhaseParams
+    fine_tune: FineTunePhaseParams
     prediction_batch_size: PositiveInt = Field(
         description="Batch size of feature extraction and validation passes (no effect on "
         "the numbers beyond float rounding)."

@@ -1,12 +1,14 @@
 """The transfer DAG: digits, the pretrained base, two namespaced experiments, the report.
 
 Everything lives in namespace `transfer` (one kedro-viz group; `params:x` reads
-`transfer.x`). `experiment()` is the single definition of the lesson's two phases (build the
-model on a base, frozen phase, fine tuning), used twice:
+`transfer.x`). `experiment()` is the single definition of the lesson's steps (a base, the
+model built on it, frozen phase, fine tuning), used twice:
 - `transfer.pretrained` on the pretrained base (ImageNet, a file, or the base pretrained in
   the DAG on a source task), which is the lesson;
 - `transfer.from_scratch` on the same architecture with random weights and the same
   training budget, the baseline that says whether transfer helped.
+The report nodes read both experiments; their inputs are named in full
+(`transfer.pretrained.frozen_history`), so they get the namespace directly.
 `resolve_base_weights` needs no data, so it is in the first group of nodes the runner
 executes: missing weights stop the run in seconds, before anything trains.
 """
@@ -33,11 +35,17 @@ from dnn_pipelines.pipelines.transfer.nodes import (
 TOPIC = "transfer"
 PRETRAINED = "pretrained"
 FROM_SCRATCH = "from_scratch"
-SHARED_PARAMS = ("params:seed", "params:image", "params:head", "params:training")
+SHARED_PARAMS = (
+    "params:seed",
+    "params:image",
+    "params:base_model",
+    "params:head",
+    "params:training",
+)
 
 
 def data() -> Pipeline:
-    """The digits, the target task (the lesson's split) and the source task (offline env)."""
+    """The digits, the target task (the lesson's split), the source task and the weights."""
     return Pipeline(
         [
             Node(load_digit_images, "params:data", "digits", name="load_digits"),
@@ -47,46 +55,48 @@ def data() -> Pipeline:
                 ["split", "source_split"],
                 name="split_tasks",
             ),
-        ]
-    )
-
-
-def bases() -> Pipeline:
-    """The base of each experiment: pretrained (checked first), and random for the baseline."""
-    return Pipeline(
-        [
             Node(resolve_base_weights, "params:base_model", "weights_file", name="resolve_weights"),
-            Node(
-                prepare_base_model,
-                [
-                    "weights_file",
-                    "source_split",
-                    "params:image",
-                    "params:base_model",
-                    "params:seed",
-                ],
-                [f"{PRETRAINED}.base_model", "base_weights"],
-                name="prepare_pretrained_base",
-                tags=[TENSORFLOW_TAG],
-            ),
-            Node(
-                build_random_base,
-                ["split", "params:image", "params:base_model", "params:seed"],
-                f"{FROM_SCRATCH}.base_model",
-                name="build_random_base",
-                tags=[TENSORFLOW_TAG],
-            ),
         ]
     )
 
 
-def experiment(name: str) -> Pipeline:
-    """The lesson's model and two training phases on `<name>.base_model`, in namespace `<name>`."""
-    phases = Pipeline(
+def pretrained_base() -> Node:
+    """ImageNet or file weights, or the base pretrained here on the source task."""
+    return Node(
+        prepare_base_model,
+        ["weights_file", "source_split", "params:image", "params:base_model", "params:seed"],
+        ["base_model", "base_weights"],
+        name="prepare_base",
+        tags=[TENSORFLOW_TAG],
+    )
+
+
+def random_base() -> Node:
+    """The same architecture with random weights."""
+    return Node(
+        build_random_base,
+        ["split", "params:image", "params:base_model", "params:seed"],
+        "base_model",
+        name="build_random_base",
+        tags=[TENSORFLOW_TAG],
+    )
+
+
+def experiment(name: str, base: Node) -> Pipeline:
+    """`base`, the lesson's model on it and its two training phases, in namespace `<name>`."""
+    steps = Pipeline(
         [
+            base,
             Node(
                 build_transfer_model,
-                ["base_model", "split", "params:image", "params:head", "params:seed"],
+                [
+                    "base_model",
+                    "split",
+                    "params:image",
+                    "params:head",
+                    "params:training",
+                    "params:seed",
+                ],
                 ["initial_model", "param_counts"],
                 name="build_model",
                 tags=[TENSORFLOW_TAG],
@@ -108,54 +118,69 @@ def experiment(name: str) -> Pipeline:
         ]
     )
     return Pipeline(
-        phases,
+        steps,
         namespace=name,
-        inputs={"split"},
+        inputs={"split", "source_split", "weights_file"} & steps.inputs(),
         parameters={param: param for param in SHARED_PARAMS},
     )
 
 
 def report() -> Pipeline:
-    """Learning curves, confusion matrices and `transfer_metrics`."""
+    """Learning curves, confusion matrices and `transfer_metrics`, in namespace `transfer`."""
+
+    def full(experiment_name: str, dataset: str) -> str:
+        return f"{TOPIC}.{experiment_name}.{dataset}"
+
     histories = {
-        "frozen_history": f"{PRETRAINED}.frozen_history",
-        "fine_tuned_history": f"{PRETRAINED}.fine_tuned_history",
-        "scratch_frozen_history": f"{FROM_SCRATCH}.frozen_history",
-        "scratch_fine_tuned_history": f"{FROM_SCRATCH}.fine_tuned_history",
+        "frozen_history": full(PRETRAINED, "frozen_history"),
+        "fine_tuned_history": full(PRETRAINED, "fine_tuned_history"),
+        "scratch_frozen_history": full(FROM_SCRATCH, "frozen_history"),
+        "scratch_fine_tuned_history": full(FROM_SCRATCH, "fine_tuned_history"),
     }
+    split = {"split": f"{TOPIC}.split"}
     return Pipeline(
         [
-            Node(plot_learning_curves, histories, "learning_curves", name="plot_learning_curves"),
+            Node(
+                plot_learning_curves,
+                histories,
+                f"{TOPIC}.learning_curves",
+                name="plot_learning_curves",
+                namespace=TOPIC,
+            ),
             Node(
                 plot_confusion_matrices,
                 {
-                    "frozen_predictions": f"{PRETRAINED}.frozen_predictions",
-                    "fine_tuned_predictions": f"{PRETRAINED}.fine_tuned_predictions",
-                    "split": "split",
-                },
-                "confusion_matrix",
+                    "frozen_predictions": full(PRETRAINED, "frozen_predictions"),
+                    "fine_tuned_predictions": full(PRETRAINED, "fine_tuned_predictions"),
+                }
+                | split,
+                f"{TOPIC}.confusion_matrix",
                 name="plot_confusion_matrices",
+                namespace=TOPIC,
             ),
             Node(
                 summarize_transfer,
                 histories
+                | split
                 | {
-                    "param_counts": f"{PRETRAINED}.param_counts",
-                    "base_weights": "base_weights",
-                    "split": "split",
+                    "param_counts": full(PRETRAINED, "param_counts"),
+                    "base_weights": full(PRETRAINED, "base_weights"),
                 },
                 f"{TOPIC}_metrics",
                 name="summarize",
+                namespace=TOPIC,
             ),
         ]
     )
 
 
 def create_pipeline(**kwargs: object) -> Pipeline:
-    """Data, bases, the pretrained and from-scratch experiments, the report."""
-    return Pipeline(
-        data() + bases() + experiment(PRETRAINED) + experiment(FROM_SCRATCH) + report(),
+    """Data and weights, the pretrained and from-scratch experiments, then the report."""
+    lesson = Pipeline(
+        data()
+        + experiment(PRETRAINED, pretrained_base())
+        + experiment(FROM_SCRATCH, random_base()),
         namespace=TOPIC,
         parameters={"params:seed": "params:seed"},
-        outputs={f"{TOPIC}_metrics"},
     )
+    return lesson + report()

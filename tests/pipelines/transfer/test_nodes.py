@@ -1,0 +1,497 @@
+"""Unit tests of the transfer nodes: the lesson's data, the weights resolution, the models.
+
+Nothing here touches the network: downloads are disabled or the probe is replaced, and the
+"ImageNet" files are written by the tests from freshly built models. Keras is imported inside
+the tests that need it (PLC0415), so collecting the whole suite does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+from dnn_pipelines.errors import UserInputError
+from dnn_pipelines.pipelines.transfer import nodes
+from dnn_pipelines.pipelines.transfer.params import (
+    BaseModelParams,
+    DataParams,
+    HeadParams,
+    ImageParams,
+    TrainingParams,
+)
+
+SEED = 123
+LESSON_IMAGE = ImageParams(repeat=10, channels=3, scale=0.125, offset=-1.0)
+TINY_IMAGE = ImageParams(repeat=2, channels=3, scale=0.125, offset=-1.0)
+LESSON_DATA = DataParams(n_class=10, target_classes=None, max_samples=None, test_size=0.6)
+HEAD = HeadParams(dropout=0.2, output="logits")
+
+
+def base_params(**changes: object) -> BaseModelParams:
+    values: dict[str, object] = {
+        "architecture": "small_convnet",
+        "weights": "random",
+        "cache_dir": None,
+        "allow_download": False,
+        "download_timeout_s": 1.0,
+        "small_convnet": {
+            "filters": [4, 8],
+            "kernel_size": 3,
+            "strides": 2,
+            "batch_norm_momentum": 0.9,
+        },
+        "pretraining": {
+            "classes": [0, 1, 2, 3, 4],
+            "test_size": 0.2,
+            "epochs": 1,
+            "batch_size": 32,
+            "learning_rate": 0.001,
+        },
+    }
+    values |= changes
+    return BaseModelParams.model_validate(values)
+
+
+def training_params(
+    fast: bool = True, epochs: int = 2, freeze_batch_norm: bool = True
+) -> TrainingParams:
+    fine_tune = {"learning_rate": 0.001, "epochs": 1, "batch_size": 8}
+    return TrainingParams.model_validate(
+        {
+            "frozen": {"learning_rate": 0.01, "epochs": epochs, "batch_size": 8, "fast": fast},
+            "fine_tune": fine_tune | {"freeze_batch_norm": freeze_batch_norm},
+            "prediction_batch_size": 16,
+        }
+    )
+
+
+def lesson_enlarge(x_orig: np.ndarray) -> np.ndarray:
+    """The lesson's cell, verbatim (hence the loop variable reassigned)."""
+    x = []
+    for img in x_orig:
+        img = (  # noqa: PLW2901
+            img.reshape(8, 8)
+            .repeat(10, axis=0)
+            .repeat(10, axis=1)[:, :, None]
+            .repeat(3, axis=2)
+            .reshape(80, 80, 3)
+        )
+        img = img / 8 - 1  # noqa: PLW2901
+        x.append(img)
+    return np.array(x)
+
+
+@pytest.fixture(scope="module")
+def digits() -> dict[str, np.ndarray]:
+    return nodes.load_digit_images(LESSON_DATA)
+
+
+@pytest.fixture(scope="module")
+def tiny_split(digits: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    data = DataParams(n_class=10, target_classes=None, max_samples=60, test_size=0.5)
+    split, _ = nodes.split_tasks(digits, data, base_params(), SEED)
+    return split
+
+
+# ---------------------------------------------------------------- data
+
+
+def test_split_is_the_lessons_split(digits: dict[str, np.ndarray]) -> None:
+    x_orig, y = load_digits(n_class=10, return_X_y=True)
+    x_tr, x_va, y_tr, y_va = train_test_split(
+        lesson_enlarge(x_orig), y, test_size=0.6, random_state=SEED
+    )
+    split, source = nodes.split_tasks(digits, LESSON_DATA, base_params(), SEED)
+    assert (len(y_tr), len(y_va)) == (718, 1079)
+    np.testing.assert_array_equal(split["y_train"], y_tr)
+    np.testing.assert_array_equal(split["y_val"], y_va)
+    np.testing.assert_array_equal(nodes.enlarge_digits(split["x_train"], LESSON_IMAGE), x_tr)
+    np.testing.assert_array_equal(nodes.enlarge_digits(split["x_val"], LESSON_IMAGE), x_va)
+    np.testing.assert_array_equal(split["classes"], np.arange(10))
+    assert len(source["y_train"]) == 0  # no source task unless weights = source_task
+    assert source["x_train"].shape == (0, 8, 8)
+
+
+def test_enlargement_layers_give_the_lessons_pixels(digits: dict[str, np.ndarray]) -> None:
+    import keras  # noqa: PLC0415
+
+    inputs = keras.Input(shape=(8, 8))
+    enlarge = keras.Model(inputs, nodes._preprocess(inputs, LESSON_IMAGE))
+    images = digits["images"][:16]
+    expected = lesson_enlarge(images.reshape(16, 64)).astype(np.float32)
+    np.testing.assert_array_equal(enlarge.predict(images, verbose=0), expected)
+
+
+def test_target_classes_are_relabelled_and_the_source_task_is_disjoint(
+    digits: dict[str, np.ndarray],
+) -> None:
+    data = DataParams(n_class=10, target_classes=[5, 6, 7, 8, 9], max_samples=None, test_size=0.6)
+    split, source = nodes.split_tasks(digits, data, base_params(weights="source_task"), SEED)
+    labels = digits["labels"]
+    np.testing.assert_array_equal(split["classes"], [5, 6, 7, 8, 9])
+    np.testing.assert_array_equal(split["classes"][split["y_train"]], labels[split["train_index"]])
+    np.testing.assert_array_equal(split["classes"][split["y_val"]], labels[split["val_index"]])
+    np.testing.assert_array_equal(source["classes"][source["y_val"]], labels[source["val_index"]])
+    assert set(labels[source["train_index"]]) == {0, 1, 2, 3, 4}
+    assert len(split["y_val"]) == round(0.6 * np.isin(labels, [5, 6, 7, 8, 9]).sum())
+
+
+def test_tasks_sharing_a_digit_are_refused(digits: dict[str, np.ndarray]) -> None:
+    data = DataParams(n_class=10, target_classes=[4, 5, 6], max_samples=None, test_size=0.6)
+    with pytest.raises(UserInputError, match=r"Digits \[4\] are in both"):
+        nodes.split_tasks(digits, data, base_params(weights="source_task"), SEED)
+
+
+@pytest.mark.parametrize(
+    ("block", "values", "message"),
+    [
+        ("base", {"architecture": "small_convnet", "weights": "imagenet"}, "needs architecture"),
+        ("base", {"weights": "source_task", "pretraining": {"classes": [1]}}, "at least 2"),
+        ("base", {"weights": ""}, "at least 1 character"),
+        ("data", {"target_classes": [5, 5, 6]}, "twice"),
+        ("data", {"test_size": 1.0}, "less than 1"),
+        ("head", {"dropout": 1.0}, "less than 1"),
+        ("head", {"output": "sigmoid"}, "logits"),
+        ("head", {"droput": 0.2}, "Extra inputs"),
+    ],
+)
+def test_bad_parameters_are_refused(block: str, values: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        if block == "base":
+            pretraining = base_params().pretraining.model_dump()
+            pretraining |= values.pop("pretraining", {})  # type: ignore[arg-type]
+            base_params(**values, pretraining=pretraining)
+        elif block == "data":
+            DataParams.model_validate(LESSON_DATA.model_dump() | values)
+        else:
+            HeadParams.model_validate(HEAD.model_dump() | values)
+
+
+# ---------------------------------------------------------------- weights
+
+
+def test_keras_constants_are_keras_own() -> None:
+    from keras.src.applications import xception  # noqa: PLC0415
+
+    published = nodes.IMAGENET_WEIGHTS["xception"]
+    assert published.origin == xception.WEIGHTS_PATH_NO_TOP
+    assert published.origin.endswith("/" + published.file_name)
+    assert f'file_hash="{published.md5}"' in inspect.getsource(xception)
+
+
+def test_random_and_source_task_need_no_file() -> None:
+    assert nodes.resolve_base_weights(base_params())["source"] == "random"
+    assert nodes.resolve_base_weights(base_params(weights="source_task"))["path"] is None
+
+
+def test_missing_weights_file_names_it_and_the_remedies(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "weights.h5"
+    with pytest.raises(nodes.MissingWeightsError) as raised:
+        nodes.resolve_base_weights(base_params(weights=str(missing)))
+    message = str(raised.value)
+    assert f"Weights file not found: {missing}" in message
+    assert "kedro run --env offline --pipelines transfer" in message
+
+
+def never_called(*args: object, **kwargs: object) -> None:
+    raise AssertionError("the network must not be touched")
+
+
+def test_missing_imagenet_weights_fail_without_the_network(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import keras  # noqa: PLC0415
+
+    monkeypatch.setattr(nodes, "origin_reachable", never_called)
+    monkeypatch.setattr(keras.utils, "get_file", never_called)
+    params = base_params(architecture="xception", weights="imagenet", cache_dir=str(tmp_path))
+    start = time.perf_counter()
+    with pytest.raises(nodes.MissingWeightsError) as raised:
+        nodes.resolve_base_weights(params)
+    assert time.perf_counter() - start < 1.0
+    message = str(raised.value)
+    expected = tmp_path / "models" / "xception_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    assert f"Looked for: {expected}" in message
+    assert f"Cache folder: {tmp_path / 'models'}" in message
+    assert "allow_download: false" in message
+    assert f"copy the weights file to {expected}" in message
+    assert "transfer.base_model.weights: /path/to/file.h5" in message
+    assert "kedro run --env offline --pipelines transfer" in message
+    assert isinstance(raised.value, UserInputError)  # the CLI prints it without a traceback
+
+
+def test_unreachable_origin_fails_before_any_download(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import keras  # noqa: PLC0415
+
+    asked: list[tuple[str, float]] = []
+    monkeypatch.setattr(nodes, "origin_reachable", lambda url, t: asked.append((url, t)) or False)
+    monkeypatch.setattr(keras.utils, "get_file", never_called)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    params = base_params(architecture="xception", weights="imagenet", allow_download=True)
+    with pytest.raises(nodes.MissingWeightsError, match="cannot be reached") as raised:
+        nodes.resolve_base_weights(params)
+    assert asked == [(nodes.IMAGENET_WEIGHTS["xception"].origin, 1.0)]
+    assert str(tmp_path / "keras_home" / "models") in str(raised.value)
+
+
+def test_origin_probe_gives_up_after_its_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    def hang(*args: object, **kwargs: object) -> None:
+        time.sleep(2)
+        raise OSError("no answer")
+
+    monkeypatch.setattr(socket, "create_connection", hang)
+    start = time.perf_counter()
+    assert not nodes.origin_reachable("https://example.invalid/weights.h5", 0.2)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_origin_probe_says_no_for_a_closed_port() -> None:
+    with socket.socket() as server:  # bound, never listening: connections are refused
+        server.bind(("127.0.0.1", 0))
+        port = server.getsockname()[1]
+        assert not nodes.origin_reachable(f"http://127.0.0.1:{port}/weights.h5", 1.0)
+
+
+def test_cached_imagenet_file_is_loaded_into_xception(tmp_path: Path) -> None:
+    """The real loading code on a Keras-format .h5 written from a freshly built Xception."""
+    import keras  # noqa: PLC0415
+
+    keras.utils.set_random_seed(7)
+    donor = keras.applications.Xception(weights=None, include_top=False, input_shape=(72, 72, 3))
+    cached = tmp_path / "models" / nodes.IMAGENET_WEIGHTS["xception"].file_name
+    cached.parent.mkdir()
+    donor.save(cached)  # legacy HDF5, the format of Keras' published weights
+    params = base_params(architecture="xception", weights="imagenet", cache_dir=str(tmp_path))
+
+    weights_file = nodes.resolve_base_weights(params)
+    assert weights_file["path"] == str(cached)
+    assert weights_file["sha256"] == hashlib.sha256(cached.read_bytes()).hexdigest()
+    assert weights_file["matches_published_md5"] is False  # ours, not Keras' download
+
+    source = {"x_train": np.zeros((0, 8, 8))}
+    image = ImageParams(repeat=9, channels=3, scale=0.125, offset=-1.0)  # 72x72: Xception's min
+    base, provenance = nodes.prepare_base_model(weights_file, source, image, params, SEED)
+    assert provenance["source"] == "imagenet"
+    assert base.input_shape == (None, 72, 72, 3)
+    for loaded, original in zip(base.weights, donor.weights, strict=True):
+        np.testing.assert_array_equal(loaded.numpy(), original.numpy())
+
+
+def test_weights_file_is_loaded_into_the_small_base(tmp_path: Path) -> None:
+    import keras  # noqa: PLC0415
+
+    donor = nodes.build_random_base({"x_train": np.zeros((1, 8, 8))}, TINY_IMAGE, base_params(), 1)
+    path = tmp_path / "base.weights.h5"
+    donor.save_weights(path)
+    params = base_params(weights=str(path))
+    weights_file = nodes.resolve_base_weights(params)
+    assert weights_file == {
+        "source": "file",
+        "path": str(path),
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+    }
+    keras.utils.set_random_seed(2)
+    base, _ = nodes.prepare_base_model(
+        weights_file, {"x_train": np.zeros((0, 8, 8))}, TINY_IMAGE, params, 2
+    )
+    for loaded, original in zip(base.weights, donor.weights, strict=True):
+        np.testing.assert_array_equal(loaded.numpy(), original.numpy())
+
+
+def test_a_file_that_does_not_fit_the_base_is_reported(tmp_path: Path) -> None:
+    other = base_params(small_convnet={**base_params().small_convnet.model_dump(), "filters": [3]})
+    donor = nodes.build_random_base({"x_train": np.zeros((1, 8, 8))}, TINY_IMAGE, other, 1)
+    path = tmp_path / "other.weights.h5"
+    donor.save_weights(path)
+    params = base_params(weights=str(path))
+    with pytest.raises(UserInputError, match=r"Cannot load .*other\.weights\.h5"):
+        nodes.prepare_base_model(
+            nodes.resolve_base_weights(params),
+            {"x_train": np.zeros((0, 8, 8))},
+            TINY_IMAGE,
+            params,
+            SEED,
+        )
+
+
+# ---------------------------------------------------------------- models and training
+
+
+def build(split: dict[str, np.ndarray], head: HeadParams = HEAD, seed: int = SEED) -> object:
+    base = nodes.build_random_base(split, TINY_IMAGE, base_params(), seed)
+    model, _ = nodes.build_transfer_model(base, split, TINY_IMAGE, head, training_params(), seed)
+    return model
+
+
+def test_the_frozen_model_trains_only_its_head(tiny_split: dict[str, np.ndarray]) -> None:
+    base = nodes.build_random_base(tiny_split, TINY_IMAGE, base_params(), SEED)
+    model, counts = nodes.build_transfer_model(
+        base, tiny_split, TINY_IMAGE, HEAD, training_params(), SEED
+    )
+    features = base.output_shape[-1]
+    assert counts["trainable_params_frozen"] == (features + 1) * 10  # Dense(10) on the pooling
+    assert counts["total_params"] == model.count_params()
+    batch_norm = 4 * features  # gamma, beta (kept frozen), moving mean and variance
+    assert counts["trainable_params_fine_tuned"] == counts["total_params"] - batch_norm
+    assert not nodes.base_of(model).trainable
+    assert model.output_shape == (None, 10)
+
+
+@pytest.mark.parametrize(
+    ("output", "from_logits", "sums_to_one"),
+    [("logits", True, False), ("softmax", False, True), ("lesson_double_softmax", True, True)],
+)
+def test_head_output_and_loss_agree(
+    tiny_split: dict[str, np.ndarray], output: str, from_logits: bool, sums_to_one: bool
+) -> None:
+    head = HeadParams(dropout=0.2, output=output)  # type: ignore[arg-type]
+    model = build(tiny_split, head)
+    outputs = model.predict(tiny_split["x_val"], verbose=0)
+    assert np.allclose(outputs.sum(axis=1), 1.0, atol=1e-5) == sums_to_one
+    assert nodes._loss(head).get_config()["from_logits"] is from_logits
+
+
+def test_fast_frozen_phase_is_the_plain_frozen_fit(tiny_split: dict[str, np.ndarray]) -> None:
+    """Head fitted on precomputed features = the lesson's model.fit with the base frozen."""
+    results = {}
+    for fast in (False, True):
+        model = build(tiny_split)
+        trained, history, predictions = nodes.train_frozen_phase(
+            model, tiny_split, training_params(fast=fast, epochs=3), HEAD, SEED
+        )
+        results[fast] = (trained.get_layer(nodes.OUTPUT_LAYER).get_weights(), history, predictions)
+    (plain_weights, plain_history, plain_out), (fast_weights, fast_history, fast_out) = (
+        results[False],
+        results[True],
+    )
+    untrained = build(tiny_split).get_layer(nodes.OUTPUT_LAYER).get_weights()
+    assert not np.allclose(plain_weights[0], untrained[0])  # the head did train
+    for plain, fast in zip(plain_weights, fast_weights, strict=True):
+        np.testing.assert_allclose(fast, plain, rtol=1e-5, atol=1e-6)
+    pd.testing.assert_frame_equal(fast_history, plain_history, rtol=1e-5)
+    np.testing.assert_allclose(fast_out["outputs"], plain_out["outputs"], rtol=1e-4, atol=1e-5)
+    assert list(plain_history.columns) == list(nodes.HISTORY_COLUMNS)
+
+
+def test_validation_matches_keras_evaluate(tiny_split: dict[str, np.ndarray]) -> None:
+    model, history, predictions = nodes.train_frozen_phase(
+        build(tiny_split), tiny_split, training_params(fast=False), HEAD, SEED
+    )
+    loss, accuracy = model.evaluate(tiny_split["x_val"], tiny_split["y_val"], verbose=0)
+    assert history["val_loss"].iloc[-1] == pytest.approx(loss, rel=1e-5)
+    assert history["val_accuracy"].iloc[-1] == pytest.approx(accuracy)
+    np.testing.assert_array_equal(predictions["y_true"], tiny_split["y_val"])
+
+
+def test_fine_tuning_trains_the_base_but_keeps_batch_norm_in_inference_mode(
+    tiny_split: dict[str, np.ndarray], tmp_path: Path
+) -> None:
+    """Also: the frozen model round-trips through its .keras file in safe mode."""
+    from dnn_pipelines.datasets.keras_model import KerasModelDataset  # noqa: PLC0415
+
+    frozen, _, _ = nodes.train_frozen_phase(
+        build(tiny_split), tiny_split, training_params(), HEAD, SEED
+    )
+    dataset = KerasModelDataset(filepath=str(tmp_path / "frozen.keras"))
+    dataset.save(frozen)
+    reloaded = dataset.load()  # safe_mode: no Lambda layer in the model
+    np.testing.assert_allclose(
+        reloaded.predict(tiny_split["x_val"], verbose=0),
+        frozen.predict(tiny_split["x_val"], verbose=0),
+        rtol=1e-6,
+    )
+    before = {w.path: w.numpy().copy() for w in nodes.base_of(reloaded).weights}
+    tuned, history, _ = nodes.fine_tune_phase(reloaded, tiny_split, training_params(), HEAD, SEED)
+    after = {w.path: w.numpy() for w in nodes.base_of(tuned).weights}
+    batch_norm = [path for path in before if "feature_norm" in path]
+    kernels = [path for path in before if "kernel" in path]
+    assert len(batch_norm) == 4 and kernels
+    for path in batch_norm:  # statistics, gamma and beta untouched by fine tuning
+        np.testing.assert_array_equal(after[path], before[path])
+    assert all(not np.array_equal(after[path], before[path]) for path in kernels)
+    assert len(history) == 1
+
+
+def test_keras_3_ignores_training_false_once_the_base_is_trainable(
+    tiny_split: dict[str, np.ndarray],
+) -> None:
+    """Why `freeze_batch_norm` exists: without it, fine tuning moves the BN statistics."""
+    frozen, _, _ = nodes.train_frozen_phase(
+        build(tiny_split), tiny_split, training_params(), HEAD, SEED
+    )
+    norm = nodes.base_of(frozen).get_layer("feature_norm")
+    before = norm.moving_mean.numpy().copy()
+    nodes.fine_tune_phase(frozen, tiny_split, training_params(freeze_batch_norm=False), HEAD, SEED)
+    assert not np.array_equal(norm.moving_mean.numpy(), before)
+
+
+# ---------------------------------------------------------------- reporting
+
+
+def history(val_accuracy: list[float]) -> pd.DataFrame:
+    n = len(val_accuracy)
+    return pd.DataFrame(
+        {
+            "epoch": range(1, n + 1),
+            "loss": np.linspace(2, 1, n),
+            "accuracy": np.linspace(0.2, 0.5, n),
+            "val_loss": np.linspace(2.1, 1.1, n),
+            "val_accuracy": val_accuracy,
+        }
+    )
+
+
+def test_metrics_answer_the_lessons_questions() -> None:
+    split = {"classes": np.arange(10), "y_train": np.zeros(718), "y_val": np.zeros(1079)}
+    counts = {
+        "total_params": 20_881_970,
+        "trainable_params_frozen": 20_490,
+        "trainable_params_fine_tuned": 20_827_442,
+    }
+    metrics = nodes.summarize_transfer(
+        history([0.5, 0.8]),
+        history([0.9]),
+        history([0.2, 0.3]),
+        history([0.35]),
+        counts,
+        {"source": "imagenet", "sha256": "abc"},
+        split,
+    )
+    assert metrics["frozen"]["val_accuracy"] == 0.8
+    assert metrics["fine_tuned"]["val_accuracy"] == 0.9
+    assert metrics["from_scratch"]["val_accuracy"] == 0.35
+    assert metrics["from_scratch_frozen"]["val_accuracy"] == 0.3
+    assert metrics["fine_tuning_gain"] == pytest.approx(0.1)
+    assert metrics["transfer_gain"] == pytest.approx(0.55)
+    assert metrics["trainable_fraction_frozen"] == pytest.approx(20_490 / 20_881_970)
+    assert metrics["base_weights"]["sha256"] == "abc"
+    assert (metrics["n_train"], metrics["n_val"]) == (718, 1079)
+
+
+def test_figures() -> None:
+    curves = nodes.plot_learning_curves(
+        history([0.5, 0.8]), history([0.9]), history([0.2, 0.3]), history([0.35])
+    )
+    assert isinstance(curves, Figure)
+    accuracy_axis = curves.axes[0]
+    curves_drawn = [line for line in accuracy_axis.lines if not line.get_label().startswith("_")]
+    assert len(curves_drawn) == 4  # train and validation, pretrained and from scratch
+    np.testing.assert_array_equal(curves_drawn[1].get_xdata(), [1, 2, 3])
+    np.testing.assert_array_equal(curves_drawn[1].get_ydata(), [0.5, 0.8, 0.9])
+    predictions = {"outputs": np.eye(3)[[0, 1, 2, 2]], "y_true": np.array([0, 1, 2, 1])}
+    matrices = nodes.plot_confusion_matrices(
+        predictions, predictions, {"classes": np.array([5, 6, 7])}
+    )
+    assert "0.750" in matrices.axes[0].get_title()
