@@ -55,7 +55,14 @@ def data() -> Pipeline:
                 ["split", "source_split"],
                 name="split_tasks",
             ),
-            Node(resolve_base_weights, "params:base_model", "weights_file", name="resolve_weights"),
+            # Tagged: downloading missing ImageNet weights goes through Keras.
+            Node(
+                resolve_base_weights,
+                "params:base_model",
+                "weights_file",
+                name="resolve_weights",
+                tags=[TENSORFLOW_TAG],
+            ),
         ]
     )
 
