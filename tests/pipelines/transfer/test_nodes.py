@@ -310,8 +310,11 @@ def test_weights_file_is_loaded_into_the_small_base(tmp_path: Path) -> None:
         np.testing.assert_array_equal(loaded.numpy(), original.numpy())
 
 
-def test_a_file_that_does_not_fit_the_base_is_reported(tmp_path: Path) -> None:
-    other = base_params(small_convnet={**base_params().small_convnet.model_dump(), "filters": [3]})
+@pytest.mark.parametrize("filters", [[3], [4]])
+def test_a_file_that_does_not_fit_the_base_is_reported(tmp_path: Path, filters: list[int]) -> None:
+    """[3]: shapes differ (Keras raises); [4]: a prefix of [4, 8] (Keras only warns)."""
+    spec = {**base_params().small_convnet.model_dump(), "filters": filters}
+    other = base_params(small_convnet=spec)
     donor = nodes.build_random_base({"x_train": np.zeros((1, 8, 8))}, TINY_IMAGE, other, 1)
     path = tmp_path / "other.weights.h5"
     donor.save_weights(path)
@@ -495,3 +498,15 @@ def test_figures() -> None:
         predictions, predictions, {"classes": np.array([5, 6, 7])}
     )
     assert "0.750" in matrices.axes[0].get_title()
+
+
+def test_a_partly_loaded_file_is_refused() -> None:
+    """Keras only warns when parts of a file fit no layer; the pipeline refuses that file."""
+    import warnings  # noqa: PLC0415
+
+    class HalfLoading:
+        def load_weights(self, path: str) -> None:
+            warnings.warn("Skipping variable loading for layer 'conv_1'", UserWarning, stacklevel=2)
+
+    with pytest.raises(UserInputError, match=r"would leave random weights: Skipping"):
+        nodes._load_weights(HalfLoading(), "base.weights.h5", "small_convnet")

@@ -38,6 +38,7 @@ import logging
 import os
 import socket
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -332,6 +333,30 @@ def _input_shape(images: np.ndarray, image: ImageParams) -> tuple[int, int, int]
     return (height * image.repeat, width * image.repeat, image.channels)
 
 
+def _load_weights(base: Any, path: str, description: str) -> None:
+    """`base.load_weights(path)`, refusing a file whose layers do not all fit.
+
+    Keras only warns ("Skipping ...") for parts of a file that match no layer and keeps their
+    random weights; a half-loaded base would silently spoil the transfer, so it is an error.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            base.load_weights(path)
+        except Exception as error:
+            raise TransferConfigError(
+                f"Cannot load {path} into the {description} base: {type(error).__name__}: {error}"
+            ) from error
+    skipped = [str(warning.message) for warning in caught if "Skipping" in str(warning.message)]
+    if skipped:
+        raise TransferConfigError(
+            f"Cannot load {path} into the {description} base: parts of the file fit no layer "
+            f"and would leave random weights: {skipped[0]}"
+        )
+    for warning in caught:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+
+
 def _build_base(
     architecture: str,
     input_shape: tuple[int, int, int],
@@ -343,39 +368,36 @@ def _build_base(
 
     if architecture == "xception":
         try:
-            return keras.applications.Xception(
-                weights=weights_path, include_top=False, input_shape=input_shape
+            base = keras.applications.Xception(
+                weights=None, include_top=False, input_shape=input_shape
             )
         except ValueError as error:
             raise TransferConfigError(
-                f"Cannot build Xception for input {input_shape} with weights {weights_path}: "
-                f"{error}"
+                f"Cannot build Xception for input {input_shape}: {error}"
             ) from error
-    spec = base_model.small_convnet
-    inputs = keras.Input(shape=input_shape)
-    features = inputs
-    for block, filters in enumerate(spec.filters):
-        features = keras.layers.Conv2D(
-            filters,
-            spec.kernel_size,
-            strides=spec.strides,
-            padding="same",
-            activation="relu",
-            name=f"conv_{block}",
-        )(features)
-    if spec.batch_norm_momentum is not None:
-        features = keras.layers.BatchNormalization(
-            momentum=spec.batch_norm_momentum, name="feature_norm"
-        )(features)
-    base = keras.Model(inputs, features, name="small_convnet")
+        description = "xception"
+    else:
+        spec = base_model.small_convnet
+        inputs = keras.Input(shape=input_shape)
+        features = inputs
+        for block, filters in enumerate(spec.filters):
+            features = keras.layers.Conv2D(
+                filters,
+                spec.kernel_size,
+                strides=spec.strides,
+                padding="same",
+                activation="relu",
+                name=f"conv_{block}",
+            )(features)
+        if spec.batch_norm_momentum is not None:
+            features = keras.layers.BatchNormalization(
+                momentum=spec.batch_norm_momentum, name="feature_norm"
+            )(features)
+        base = keras.Model(inputs, features, name="small_convnet")
+        description = f"small_convnet {spec.model_dump()}"
     if weights_path is not None:
-        try:
-            base.load_weights(weights_path)
-        except Exception as error:
-            raise TransferConfigError(
-                f"Cannot load {weights_path} into the small_convnet base "
-                f"{spec.model_dump()}: {type(error).__name__}: {error}"
-            ) from error
+        # What Xception(weights=path) does, with the check above.
+        _load_weights(base, weights_path, description)
     return base
 
 
