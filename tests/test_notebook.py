@@ -13,6 +13,7 @@ from tests.conftest import REPO, copy_project
 def test_the_lesson_notebook_runs_on_the_catalog(tmp_path, monkeypatch):
     project = copy_project(tmp_path / "project")
     project.run()  # every pipeline, conf/test
+    project.run(["transfer_from_scratch"])  # the opt-in comparison the notebook shows too
     notebooks = project.path / "notebooks"
     notebooks.mkdir()
     shutil.copy2(REPO / "notebooks" / "lesson.ipynb", notebooks / "lesson.ipynb")
@@ -34,6 +35,6 @@ def test_the_lesson_notebook_runs_on_the_catalog(tmp_path, monkeypatch):
         for output in outputs
         if "text/markdown" in output.get("data", {})
     ]
-    assert len(images) >= 12
+    assert len(images) >= 13
     assert len(answers) >= 6  # one measured answer per lesson question block
     assert not [output for output in outputs if output.get("output_type") == "error"]

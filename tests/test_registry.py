@@ -15,6 +15,7 @@ LESSON = {
     "transfer",
     "dropout",
 }
+OPT_IN = {"transfer_from_scratch"}
 KEDRO = str(Path(sys.executable).with_name("kedro"))
 
 
@@ -32,7 +33,7 @@ def _kedro(project, *args, env=None):
 
 def test_every_lesson_section_is_a_pipeline_and_default_runs_them_all(registered_pipelines):
     registered = registered_pipelines
-    assert set(registered) == LESSON | {"__default__"}
+    assert set(registered) == LESSON | OPT_IN | {"__default__"}
     every_node = set().union(*(registered[name].nodes for name in LESSON))
     assert set(registered["__default__"].nodes) == every_node
 

@@ -3,9 +3,13 @@
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
+# Beyond the lesson and as long as the section itself: run on request, not by `kedro run`.
+OPT_IN = frozenset({"transfer_from_scratch"})
+
 
 def register_pipelines() -> dict[str, Pipeline]:
-    """Register every lesson pipeline; `__default__` runs the whole lesson."""
+    """Register every pipeline; `__default__` runs the whole lesson (not the opt-in ones)."""
     pipelines = find_pipelines(raise_errors=True)
-    pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
+    lesson = [pipeline for name, pipeline in pipelines.items() if name not in OPT_IN]
+    pipelines["__default__"] = sum(lesson, Pipeline([]))
     return pipelines

@@ -1,9 +1,17 @@
 """Project settings: config patterns and hooks (see Kedro's settings.py reference)."""
 
+import warnings
+
 from kedro.config import OmegaConfigLoader
 
 from dnn_pipelines.hooks import TensorFlowHook
 from dnn_pipelines.manifest import RunManifestHook
+
+# Kedro's own config loader calls OmegaConf's deprecated register_new_resolver on every run;
+# nothing a user of this project can act on, so it stays out of the run log.
+warnings.filterwarnings(
+    "ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning
+)
 
 HOOKS = (TensorFlowHook(), RunManifestHook())
 

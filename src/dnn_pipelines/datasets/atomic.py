@@ -60,7 +60,16 @@ class AtomicSaveMixin:
 
     def load(self) -> Any:
         """Load, turning a missing version or an unreadable file into an actionable error."""
-        path = self._get_load_path()
+        try:
+            path = self._get_load_path()
+        except VersionNotFoundError as error:
+            if self._version and self._version.load:
+                raise
+            raise VersionNotFoundError(
+                f"No version of '{self._filepath}' has been saved yet. Run what writes it "
+                "first (another pipeline, or nodes that --tags/--from-nodes left out), or "
+                "both in one command, e.g. `kedro run --pipelines transfer,transfer_from_scratch`."
+            ) from error
         version = self._version.load if self._version and self._version.load else "latest"
         if (
             self._version

@@ -464,35 +464,44 @@ def test_metrics_answer_the_lessons_questions() -> None:
         "trainable_params_fine_tuned": 20_827_442,
     }
     metrics = nodes.summarize_transfer(
-        history([0.5, 0.8]),
-        history([0.9]),
-        history([0.2, 0.3]),
-        history([0.35]),
-        counts,
-        {"source": "imagenet", "sha256": "abc"},
-        split,
+        history([0.5, 0.8]), history([0.9]), counts, {"source": "imagenet", "sha256": "abc"}, split
     )
     assert metrics["frozen"]["val_accuracy"] == 0.8
     assert metrics["fine_tuned"]["val_accuracy"] == 0.9
-    assert metrics["from_scratch"]["val_accuracy"] == 0.35
-    assert metrics["from_scratch_frozen"]["val_accuracy"] == 0.3
     assert metrics["fine_tuning_gain"] == pytest.approx(0.1)
-    assert metrics["transfer_gain"] == pytest.approx(0.55)
     assert metrics["trainable_fraction_frozen"] == pytest.approx(20_490 / 20_881_970)
     assert metrics["base_weights"]["sha256"] == "abc"
     assert (metrics["n_train"], metrics["n_val"]) == (718, 1079)
+    assert "from_scratch" not in metrics  # the opt-in pipeline's own metrics
+
+
+def test_from_scratch_metrics_say_whether_transfer_helped() -> None:
+    metrics = nodes.summarize_from_scratch(history([0.9]), history([0.2, 0.3]), history([0.35]))
+    assert metrics["fine_tuned"]["val_accuracy"] == 0.9
+    assert metrics["from_scratch"]["val_accuracy"] == 0.35
+    assert metrics["from_scratch_frozen"]["val_accuracy"] == 0.3
+    assert metrics["transfer_gain"] == pytest.approx(0.55)
+
+
+def _drawn(figure: Figure) -> list:
+    accuracy_axis = figure.axes[0]
+    return [line for line in accuracy_axis.lines if not line.get_label().startswith("_")]
 
 
 def test_figures() -> None:
-    curves = nodes.plot_learning_curves(
+    curves = nodes.plot_learning_curves(history([0.5, 0.8]), history([0.9]))
+    assert isinstance(curves, Figure)
+    assert [line.get_label() for line in _drawn(curves)] == [
+        "pretrained, train",
+        "pretrained, validation",
+    ]
+    np.testing.assert_array_equal(_drawn(curves)[1].get_xdata(), [1, 2, 3])
+    np.testing.assert_array_equal(_drawn(curves)[1].get_ydata(), [0.5, 0.8, 0.9])
+    both = nodes.plot_learning_curves(
         history([0.5, 0.8]), history([0.9]), history([0.2, 0.3]), history([0.35])
     )
-    assert isinstance(curves, Figure)
-    accuracy_axis = curves.axes[0]
-    curves_drawn = [line for line in accuracy_axis.lines if not line.get_label().startswith("_")]
-    assert len(curves_drawn) == 4  # train and validation, pretrained and from scratch
-    np.testing.assert_array_equal(curves_drawn[1].get_xdata(), [1, 2, 3])
-    np.testing.assert_array_equal(curves_drawn[1].get_ydata(), [0.5, 0.8, 0.9])
+    assert len(_drawn(both)) == 4  # train and validation, pretrained and from scratch
+    np.testing.assert_array_equal(_drawn(both)[3].get_ydata(), [0.2, 0.3, 0.35])
     predictions = {"outputs": np.eye(3)[[0, 1, 2, 2]], "y_true": np.array([0, 1, 2, 1])}
     matrices = nodes.plot_confusion_matrices(
         predictions, predictions, {"classes": np.array([5, 6, 7])}

@@ -742,8 +742,6 @@ def _last(history: pd.DataFrame) -> dict[str, float]:
 def summarize_transfer(
     frozen_history: pd.DataFrame,
     fine_tuned_history: pd.DataFrame,
-    scratch_frozen_history: pd.DataFrame,
-    scratch_fine_tuned_history: pd.DataFrame,
     param_counts: dict[str, int],
     base_weights: dict[str, Any],
     split: dict[str, np.ndarray],
@@ -751,20 +749,15 @@ def summarize_transfer(
     """`transfer_metrics`: the numbers that answer the lesson's questions.
 
     "What percentage of the parameters will be modified?" (trainable_fraction_frozen),
-    "how does the model perform?" (frozen, fine_tuned), "did the fine tuning improve the
-    results?" (fine_tuning_gain) and, beyond the lesson, "did transfer help?"
-    (transfer_gain: fine_tuned against the same architecture from random weights).
+    "how does the model perform?" (frozen, fine_tuned) and "did the fine tuning improve
+    the results?" (fine_tuning_gain).
     """
     frozen = _last(frozen_history)
     fine_tuned = _last(fine_tuned_history)
-    from_scratch = _last(scratch_fine_tuned_history)
     return {
         "frozen": frozen,
         "fine_tuned": fine_tuned,
-        "from_scratch": from_scratch,
-        "from_scratch_frozen": _last(scratch_frozen_history),
         "fine_tuning_gain": fine_tuned["val_accuracy"] - frozen["val_accuracy"],
-        "transfer_gain": fine_tuned["val_accuracy"] - from_scratch["val_accuracy"],
         "total_params": param_counts["total_params"],
         "trainable_params_frozen": param_counts["trainable_params_frozen"],
         "trainable_params_fine_tuned": param_counts["trainable_params_fine_tuned"],
@@ -778,6 +771,26 @@ def summarize_transfer(
     }
 
 
+def summarize_from_scratch(
+    fine_tuned_history: pd.DataFrame,
+    scratch_frozen_history: pd.DataFrame,
+    scratch_fine_tuned_history: pd.DataFrame,
+) -> dict[str, Any]:
+    """`transfer_from_scratch_metrics`: beyond the lesson, "did transfer help?"
+
+    transfer_gain is the pretrained model's final validation accuracy minus that of the
+    same architecture trained from random weights with the same budget.
+    """
+    fine_tuned = _last(fine_tuned_history)
+    from_scratch = _last(scratch_fine_tuned_history)
+    return {
+        "fine_tuned": fine_tuned,
+        "from_scratch": from_scratch,
+        "from_scratch_frozen": _last(scratch_frozen_history),
+        "transfer_gain": fine_tuned["val_accuracy"] - from_scratch["val_accuracy"],
+    }
+
+
 def _curve(history: pd.DataFrame, offset: int) -> np.ndarray:
     return history["epoch"].to_numpy() + offset
 
@@ -785,16 +798,17 @@ def _curve(history: pd.DataFrame, offset: int) -> np.ndarray:
 def plot_learning_curves(
     frozen_history: pd.DataFrame,
     fine_tuned_history: pd.DataFrame,
-    scratch_frozen_history: pd.DataFrame,
-    scratch_fine_tuned_history: pd.DataFrame,
+    scratch_frozen_history: pd.DataFrame | None = None,
+    scratch_fine_tuned_history: pd.DataFrame | None = None,
 ) -> Figure:
-    """Accuracy and loss over both phases, transfer against the from-scratch baseline."""
+    """Accuracy and loss over both phases; with the from-scratch histories, both runs."""
     figure, axes = new_figure(1, 2)
     boundary = len(frozen_history)
-    runs = (
-        ("pretrained", "tab:blue", frozen_history, fine_tuned_history),
-        ("from scratch", "tab:orange", scratch_frozen_history, scratch_fine_tuned_history),
-    )
+    runs = [("pretrained", "tab:blue", frozen_history, fine_tuned_history)]
+    if scratch_frozen_history is not None and scratch_fine_tuned_history is not None:
+        runs.append(
+            ("from scratch", "tab:orange", scratch_frozen_history, scratch_fine_tuned_history)
+        )
     for ax, metric in zip(axes[0], ("accuracy", "loss"), strict=True):
         for label, colour, first, second in runs:
             history = pd.concat([first, second.assign(epoch=_curve(second, len(first)))])

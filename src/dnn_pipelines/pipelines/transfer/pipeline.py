@@ -1,14 +1,16 @@
-"""The transfer DAG: digits, the pretrained base, two namespaced experiments, the report.
+"""The transfer DAGs: digits, the pretrained base, namespaced experiments, the reports.
 
 Everything lives in namespace `transfer` (one kedro-viz group; `params:x` reads
 `transfer.x`). `experiment()` is the single definition of the lesson's steps (a base, the
-model built on it, frozen phase, fine tuning), used twice:
-- `transfer.pretrained` on the pretrained base (ImageNet, a file, or the base pretrained in
-  the DAG on a source task), which is the lesson;
-- `transfer.from_scratch` on the same architecture with random weights and the same
-  training budget, the baseline that says whether transfer helped.
-The report nodes read both experiments; their inputs are named in full
-(`transfer.pretrained.frozen_history`), so they get the namespace directly.
+model built on it, frozen phase, fine tuning), used by two pipelines:
+- `transfer` (the lesson): `transfer.pretrained` on the pretrained base (ImageNet, a file,
+  or the base pretrained in the DAG on a source task), then its report;
+- `transfer_from_scratch` (beyond the lesson, opt-in): `transfer.from_scratch`, the same
+  architecture with random weights and the same training budget, compared with the
+  pretrained run; it reads `transfer.split` and the pretrained histories from the catalog.
+  It doubles the training time, which is why the lesson's pipeline does not include it.
+The report nodes' inputs are named in full (`transfer.pretrained.frozen_history`), so they
+get the namespace directly.
 `resolve_base_weights` needs no data, so it is in the first group of nodes the runner
 executes: missing weights stop the run in seconds, before anything trains.
 """
@@ -28,6 +30,7 @@ from dnn_pipelines.pipelines.transfer.nodes import (
     prepare_base_model,
     resolve_base_weights,
     split_tasks,
+    summarize_from_scratch,
     summarize_transfer,
     train_frozen_phase,
 )
@@ -35,6 +38,7 @@ from dnn_pipelines.pipelines.transfer.nodes import (
 TOPIC = "transfer"
 PRETRAINED = "pretrained"
 FROM_SCRATCH = "from_scratch"
+SCRATCH_NAMESPACE = f"{TOPIC}.{FROM_SCRATCH}"
 SHARED_PARAMS = (
     "params:seed",
     "params:image",
@@ -132,24 +136,28 @@ def experiment(name: str, base: Node) -> Pipeline:
     )
 
 
+def _full(experiment_name: str, dataset: str) -> str:
+    return f"{TOPIC}.{experiment_name}.{dataset}"
+
+
+PRETRAINED_HISTORIES = {
+    "frozen_history": _full(PRETRAINED, "frozen_history"),
+    "fine_tuned_history": _full(PRETRAINED, "fine_tuned_history"),
+}
+SCRATCH_HISTORIES = {
+    "scratch_frozen_history": _full(FROM_SCRATCH, "frozen_history"),
+    "scratch_fine_tuned_history": _full(FROM_SCRATCH, "fine_tuned_history"),
+}
+
+
 def report() -> Pipeline:
     """Learning curves, confusion matrices and `transfer_metrics`, in namespace `transfer`."""
-
-    def full(experiment_name: str, dataset: str) -> str:
-        return f"{TOPIC}.{experiment_name}.{dataset}"
-
-    histories = {
-        "frozen_history": full(PRETRAINED, "frozen_history"),
-        "fine_tuned_history": full(PRETRAINED, "fine_tuned_history"),
-        "scratch_frozen_history": full(FROM_SCRATCH, "frozen_history"),
-        "scratch_fine_tuned_history": full(FROM_SCRATCH, "fine_tuned_history"),
-    }
     split = {"split": f"{TOPIC}.split"}
     return Pipeline(
         [
             Node(
                 plot_learning_curves,
-                histories,
+                PRETRAINED_HISTORIES,
                 f"{TOPIC}.learning_curves",
                 name="plot_learning_curves",
                 namespace=TOPIC,
@@ -157,8 +165,8 @@ def report() -> Pipeline:
             Node(
                 plot_confusion_matrices,
                 {
-                    "frozen_predictions": full(PRETRAINED, "frozen_predictions"),
-                    "fine_tuned_predictions": full(PRETRAINED, "fine_tuned_predictions"),
+                    "frozen_predictions": _full(PRETRAINED, "frozen_predictions"),
+                    "fine_tuned_predictions": _full(PRETRAINED, "fine_tuned_predictions"),
                 }
                 | split,
                 f"{TOPIC}.confusion_matrix",
@@ -167,11 +175,11 @@ def report() -> Pipeline:
             ),
             Node(
                 summarize_transfer,
-                histories
+                PRETRAINED_HISTORIES
                 | split
                 | {
-                    "param_counts": full(PRETRAINED, "param_counts"),
-                    "base_weights": full(PRETRAINED, "base_weights"),
+                    "param_counts": _full(PRETRAINED, "param_counts"),
+                    "base_weights": _full(PRETRAINED, "base_weights"),
                 },
                 f"{TOPIC}_metrics",
                 name="summarize",
@@ -181,13 +189,38 @@ def report() -> Pipeline:
     )
 
 
-def create_pipeline(**kwargs: object) -> Pipeline:
-    """Data and weights, the pretrained and from-scratch experiments, then the report."""
-    lesson = Pipeline(
-        data()
-        + experiment(PRETRAINED, pretrained_base())
-        + experiment(FROM_SCRATCH, random_base()),
-        namespace=TOPIC,
-        parameters={"params:seed": "params:seed"},
+def comparison() -> Pipeline:
+    """Pretrained against from scratch: curves and `transfer_from_scratch_metrics`."""
+    return Pipeline(
+        [
+            Node(
+                plot_learning_curves,
+                PRETRAINED_HISTORIES | SCRATCH_HISTORIES,
+                _full(FROM_SCRATCH, "learning_curves"),
+                name="plot_comparison_curves",
+                namespace=SCRATCH_NAMESPACE,
+            ),
+            Node(
+                summarize_from_scratch,
+                {"fine_tuned_history": PRETRAINED_HISTORIES["fine_tuned_history"]}
+                | SCRATCH_HISTORIES,
+                f"{TOPIC}_{FROM_SCRATCH}_metrics",
+                name="summarize",
+                namespace=SCRATCH_NAMESPACE,
+            ),
+        ]
     )
-    return lesson + report()
+
+
+def _in_topic(pipeline: Pipeline) -> Pipeline:
+    return Pipeline(pipeline, namespace=TOPIC, parameters={"params:seed": "params:seed"})
+
+
+def create_pipeline(**kwargs: object) -> Pipeline:
+    """The lesson: data and weights, the pretrained experiment, then its report."""
+    return _in_topic(data() + experiment(PRETRAINED, pretrained_base())) + report()
+
+
+def create_from_scratch_pipeline(**kwargs: object) -> Pipeline:
+    """The same architecture from random weights, compared with the pretrained run."""
+    return _in_topic(experiment(FROM_SCRATCH, random_base())) + comparison()
