@@ -150,7 +150,9 @@ def test_load_version_of_an_unknown_dataset_is_named(lesson):
 def doc_commands() -> list[str]:
     """Every command line of the doc's ```bash blocks (comments and blank lines dropped)."""
     section = README.read_text(encoding="utf-8")
-    section = section.split("<!-- reproducibility:start -->")[1].split("<!-- reproducibility:end -->")[0]
+    section = section.split("<!-- reproducibility:start -->")[1].split(
+        "<!-- reproducibility:end -->"
+    )[0]
     blocks = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
     lines = "\n".join(blocks).replace("\\\n", " ").splitlines()
     return [re.sub(r"\s+", " ", line).strip() for line in lines if line.strip()[:1] not in "#"]
