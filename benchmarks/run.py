@@ -6,7 +6,10 @@ process) run interleaved, A B A B ..., `--repeat` times. Reported per side: medi
 time, CPU time and peak RSS; per pair the ratio A/B, then its median. Ratios from one
 session are the figures to quote: the machine is shared and noisy.
 
-    python benchmarks/run.py --repeat 3 --sections dropout transfer
+    python benchmarks/run.py --repeat 3 --sections dropout transfer --update-readme
+
+Every run writes benchmarks/results/<UTC stamp>.json; the table (printed, and written into the
+README with --update-readme) shows the newest result of every benchmark.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,24 +34,57 @@ RESULTS = REPO / "benchmarks" / "results"
 README = REPO / "README.md"
 README_START, README_END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 
-# Extra `kedro run` arguments per section: ImageNet weights cannot be downloaded here,
-# so transfer runs on random-init Xception (the same compute).
-PIPELINE_ARGS = {
-    "transfer": ["--params", "transfer.base_model.weights=random"],
-    "lesson": ["--params", "transfer.base_model.weights=random"],
+RANDOM_WEIGHTS = ["--params", "transfer.base_model.weights=random"]
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One pair: `kedro run <kedro_args>` against `baseline.py <baseline>`, and its target."""
+
+    kedro_args: tuple[str, ...]
+    baseline: str
+    target: str = "—"
+    met: Callable[[dict], bool] | None = None  # None: no target
+
+
+def _wall_at_most(seconds: float) -> Callable[[dict], bool]:
+    return lambda result: result["pipeline"]["wall_s"] <= seconds
+
+
+def _ratio_at_most(ratio: float, peak_rss_mb: float = float("inf")) -> Callable[[dict], bool]:
+    return lambda result: (
+        result["median_ratio"] <= ratio and result["pipeline"]["peak_rss_mb"] <= peak_rss_mb
+    )
+
+
+# ImageNet weights cannot be downloaded here, so transfer runs on random-init Xception
+# (the same compute). `initialization_sklearn` is the section's scikit-learn part alone.
+BENCHMARKS = {
+    "vanishing_gradient": Benchmark(
+        ("--pipelines", "vanishing_gradient"), "vanishing_gradient", "≤ 3 s", _wall_at_most(3)
+    ),
+    "initialization": Benchmark(("--pipelines", "initialization"), "initialization"),
+    "initialization_sklearn": Benchmark(
+        ("--pipelines", "initialization", "--tags", "faithful"),
+        "initialization",
+        "≤ 3 s",
+        _wall_at_most(3),
+    ),
+    "activations": Benchmark(
+        ("--pipelines", "activations"), "activations", "≤ 3 s", _wall_at_most(3)
+    ),
+    "augmentation": Benchmark(("--pipelines", "augmentation"), "augmentation", "—", lambda _: True),
+    "transfer": Benchmark(
+        ("--pipelines", "transfer", *RANDOM_WEIGHTS), "transfer", "≤ 0.5x", _ratio_at_most(0.5)
+    ),
+    "dropout": Benchmark(("--pipelines", "dropout"), "dropout", "≤ 0.15x", _ratio_at_most(0.15)),
+    "lesson": Benchmark(
+        tuple(RANDOM_WEIGHTS), "lesson", "≤ 0.4x, peak RSS ≤ 4 GB", _ratio_at_most(0.4, 4096)
+    ),
 }
-SECTIONS = (
-    "vanishing_gradient",
-    "initialization",
-    "activations",
-    "augmentation",
-    "transfer",
-    "dropout",
-    "lesson",
-)
 
 
-def _project_copy() -> Path:
+def project_copy() -> Path:
     """A throwaway project folder so benchmark artifacts never land in the repo's data/."""
     folder = Path(tempfile.mkdtemp(prefix="dnn-bench-"))
     for name in ("pyproject.toml", ".telemetry"):
@@ -60,15 +98,15 @@ def _project_copy() -> Path:
 def measure(command: list[str], cwd: Path) -> dict[str, float]:
     """Wall time, CPU time (user + system, children included) and peak RSS of one process."""
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    start = time.perf_counter()
-    process = subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        error = process.stderr.read().decode(errors="replace")[-2000:]
-        raise RuntimeError(f"{' '.join(command)} failed:\n{error}")
+    with tempfile.TemporaryFile() as log:  # a file, not a pipe: a full pipe would block the run
+        start = time.perf_counter()
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=log)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status) != 0:
+            log.seek(0)
+            error = log.read().decode(errors="replace")[-3000:]
+            raise RuntimeError(f"{' '.join(command)} failed:\n{error}")
     return {
         "wall_s": wall,
         "cpu_s": usage.ru_utime + usage.ru_stime,
@@ -76,14 +114,13 @@ def measure(command: list[str], cwd: Path) -> dict[str, float]:
     }
 
 
-def pipeline_command(section: str) -> list[str]:
+def pipeline_command(name: str) -> list[str]:
     kedro = str(Path(sys.executable).with_name("kedro"))
-    names = [] if section == "lesson" else ["--pipelines", section]
-    return [kedro, "run", *names, *PIPELINE_ARGS.get(section, [])]
+    return [kedro, "run", *BENCHMARKS[name].kedro_args]
 
 
-def baseline_command(section: str) -> list[str]:
-    return [sys.executable, str(REPO / "benchmarks" / "baseline.py"), section]
+def baseline_command(name: str) -> list[str]:
+    return [sys.executable, str(REPO / "benchmarks" / "baseline.py"), BENCHMARKS[name].baseline]
 
 
 def _median(runs: list[dict[str, float]], key: str) -> float:
@@ -91,10 +128,10 @@ def _median(runs: list[dict[str, float]], key: str) -> float:
 
 
 def benchmark(section: str, repeat: int) -> dict:
-    """Interleaved pipeline/baseline runs of one section, summarised."""
+    """Interleaved pipeline/baseline runs of one benchmark, summarised."""
     pipeline_runs, baseline_runs = [], []
     for _ in range(repeat):
-        project = _project_copy()
+        project = project_copy()
         try:
             pipeline_runs.append(measure(pipeline_command(section), project))
         finally:
@@ -114,48 +151,80 @@ def benchmark(section: str, repeat: int) -> dict:
     }
 
 
+def latest_results() -> dict[str, dict]:
+    """The newest measurement of every benchmark across benchmarks/results/*.json."""
+    latest: dict[str, dict] = {}
+    for path in sorted(RESULTS.glob("*.json")):  # names are UTC stamps: oldest first
+        run = json.loads(path.read_text(encoding="utf-8"))
+        for name, result in run.get("results", {}).items():
+            if name in BENCHMARKS:
+                latest[name] = {**result, "file": path.name}
+    return {name: latest[name] for name in BENCHMARKS if name in latest}
+
+
+def _verdict(benchmark: Benchmark, result: dict) -> str:
+    if benchmark.met is None:
+        return "—"
+    return "yes" if benchmark.met(result) else "**no**"
+
+
 def markdown_table(results: dict[str, dict]) -> str:
+    """One row per benchmark: medians, the median ratio, the target and whether it is met."""
     lines = [
-        "| section | pipeline wall s | baseline wall s | pipeline / baseline (median of pairs) "
-        "| pipeline CPU s | baseline CPU s | pipeline peak RSS MB | baseline peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|",
+        "| benchmark | `kedro run` arguments | pipeline wall s | baseline wall s "
+        "| pipeline / baseline | CPU s (pipeline, baseline) | peak RSS MB (pipeline, baseline) "
+        "| target | met | pairs, file |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for section, result in results.items():
+    for name, result in results.items():
         a, b = result["pipeline"], result["baseline"]
+        benchmark = BENCHMARKS[name]
         lines.append(
-            f"| {section} | {a['wall_s']:.1f} | {b['wall_s']:.1f} | **{result['median_ratio']:.2f}** "
-            f"| {a['cpu_s']:.1f} | {b['cpu_s']:.1f} | {a['peak_rss_mb']:.0f} | {b['peak_rss_mb']:.0f} |"
+            f"| {name} | `{' '.join(benchmark.kedro_args)}` | {a['wall_s']:.1f} "
+            f"| {b['wall_s']:.1f} | **{result['median_ratio']:.2f}** "
+            f"| {a['cpu_s']:.0f}, {b['cpu_s']:.0f} "
+            f"| {a['peak_rss_mb']:.0f}, {b['peak_rss_mb']:.0f} | {benchmark.target} "
+            f"| {_verdict(benchmark, result)} "
+            f"| {len(result['ratios'])}, `{result['file']}` |"
         )
     return "\n".join(lines)
 
 
-def update_readme(table: str, stamp: str, command: str) -> None:
+def update_readme(table: str) -> None:
+    """Replace the README's table between the benchmark markers."""
     text = README.read_text(encoding="utf-8")
     if README_START not in text:
         return
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
-    block = f"{README_START}\nMeasured {stamp} with `{command}`:\n\n{table}\n{README_END}"
-    README.write_text(head + block + tail, encoding="utf-8")
+    README.write_text(f"{head}{README_START}\n{table}\n{README_END}{tail}", encoding="utf-8")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
-    parser.add_argument("--update-readme", action="store_true")
+    parser.add_argument("--sections", nargs="+", choices=list(BENCHMARKS), default=list(BENCHMARKS))
+    parser.add_argument(
+        "--update-readme",
+        action="store_true",
+        help="rewrite the README's table from the newest result of every benchmark",
+    )
     args = parser.parse_args()
 
-    results = {section: benchmark(section, args.repeat) for section in args.sections}
+    results = {name: benchmark(name, args.repeat) for name in args.sections}
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H.%M.%SZ")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    meta = {"date": stamp, "machine": platform.platform(), "cpus": os.cpu_count()}
+    meta = {
+        "date": stamp,
+        "command": "python benchmarks/run.py " + " ".join(sys.argv[1:]),
+        "machine": platform.platform(),
+        "cpus": os.cpu_count(),
+    }
     (RESULTS / f"{stamp}.json").write_text(json.dumps({**meta, "results": results}, indent=2))
-    table = markdown_table(results)
+    table = markdown_table(latest_results())
     print(table)
     if args.update_readme:
-        command = "python benchmarks/run.py " + " ".join(sys.argv[1:])
-        update_readme(table, stamp, command)
+        update_readme(table)
 
 
 if __name__ == "__main__":
