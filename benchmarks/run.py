@@ -73,7 +73,7 @@ BENCHMARKS = {
     "activations": Benchmark(
         ("--pipelines", "activations"), "activations", "≤ 3 s", _wall_at_most(3)
     ),
-    "augmentation": Benchmark(("--pipelines", "augmentation"), "augmentation", "—", lambda _: True),
+    "augmentation": Benchmark(("--pipelines", "augmentation"), "augmentation"),
     "transfer": Benchmark(
         ("--pipelines", "transfer", *RANDOM_WEIGHTS), "transfer", "≤ 0.5x", _ratio_at_most(0.5)
     ),
