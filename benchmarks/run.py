@@ -209,18 +209,22 @@ def main() -> None:
         action="store_true",
         help="rewrite the README's table from the newest result of every benchmark",
     )
+    parser.add_argument(
+        "--table-only", action="store_true", help="measure nothing: only rebuild the table"
+    )
     args = parser.parse_args()
 
-    results = {name: benchmark(name, args.repeat) for name in args.sections}
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H.%M.%SZ")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "date": stamp,
-        "command": "python benchmarks/run.py " + " ".join(sys.argv[1:]),
-        "machine": platform.platform(),
-        "cpus": os.cpu_count(),
-    }
-    (RESULTS / f"{stamp}.json").write_text(json.dumps({**meta, "results": results}, indent=2))
+    if not args.table_only:
+        results = {name: benchmark(name, args.repeat) for name in args.sections}
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H.%M.%SZ")
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "date": stamp,
+            "command": "python benchmarks/run.py " + " ".join(sys.argv[1:]),
+            "machine": platform.platform(),
+            "cpus": os.cpu_count(),
+        }
+        (RESULTS / f"{stamp}.json").write_text(json.dumps({**meta, "results": results}, indent=2))
     table = markdown_table(latest_results())
     print(table)
     if args.update_readme:
