@@ -341,3 +341,13 @@ def test_parallel_runner_runs_get_the_same_manifest(tmp_path):
     assert {name: entry["sha256"] for name, entry in parallel["outputs"].items()} == {
         name: entry["sha256"] for name, entry in sequential["outputs"].items()
     }
+
+
+def test_manifest_records_each_node_compute_time_slowest_first(runs):
+    first = manifest_of(runs["project"], runs["first"])
+    seconds = first["node_seconds"]
+    assert set(seconds) == {"make_data", "summarize"}
+    assert all(0 <= value <= first["duration_s"] for value in seconds.values())
+    assert list(seconds.values()) == sorted(seconds.values(), reverse=True)
+    rerun = manifest_of(runs["project"], runs["rerun"])
+    assert set(rerun["node_seconds"]) == {"summarize"}  # only the nodes that ran

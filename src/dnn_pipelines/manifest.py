@@ -10,6 +10,7 @@ manifest and every artifact the run saved. It records:
 - the Python, kedro, TensorFlow, Keras, scikit-learn and numpy versions (read from the
   installed package metadata, so TensorFlow is never imported by the hook);
 - the env, pipelines, node filters, runner, runtime params and `load_versions`;
+- how long each node computed (`node_seconds`, slowest first): where a run's time went;
 - the parameters the run's nodes read (`params:` inputs) and every resolved parameter of
   the project, each with its sha256, and the resolved `tensorflow.yml` settings;
 - for every versioned input the run loaded and every output it saved: its version,
@@ -37,6 +38,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -50,7 +52,7 @@ from kedro.io.core import (
     VersionNotFoundError,
     is_parameter,
 )
-from kedro.pipeline import Pipeline
+from kedro.pipeline import Node, Pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -204,6 +206,8 @@ class _RunState:
     tensorflow_settings: dict[str, Any] | None = None
     parameters_used: dict[str, Any] = field(default_factory=dict)
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    node_started: dict[str, float] = field(default_factory=dict)
+    node_seconds: dict[str, float] = field(default_factory=dict)
 
 
 def _local_path(dataset: AbstractDataset) -> Path | None:
@@ -318,6 +322,20 @@ class RunManifestHook:
         }
 
     @hook_impl
+    def before_node_run(self, node: Node, run_id: str) -> None:
+        """Start the node's clock (its inputs are loaded; its compute starts now)."""
+        if run_id in self._runs:
+            self._runs[run_id].node_started[node.name] = time.perf_counter()
+
+    @hook_impl
+    def after_node_run(self, node: Node, run_id: str) -> None:
+        """Stop it before the outputs are saved: `node_seconds` is compute, not catalog I/O."""
+        state = self._runs.get(run_id)
+        if state is not None and node.name in state.node_started:
+            elapsed = time.perf_counter() - state.node_started.pop(node.name)
+            state.node_seconds[node.name] = round(elapsed, 3)
+
+    @hook_impl
     def after_pipeline_run(
         self, run_params: dict[str, Any], pipeline: Pipeline, catalog: Any
     ) -> None:
@@ -372,6 +390,11 @@ class RunManifestHook:
             "started_at": state.started_at.isoformat(),
             "finished_at": finished_at.isoformat(),
             "duration_s": round((finished_at - state.started_at).total_seconds(), 3),
+            # compute time per node, slowest first (SequentialRunner; ParallelRunner's
+            # workers run the hooks in other processes, so it stays empty there)
+            "node_seconds": dict(
+                sorted(state.node_seconds.items(), key=lambda item: item[1], reverse=True)
+            ),
             "command": shlex.join(sys.argv),
             "project_path": project_path.as_posix(),
             "git": git_state(project_path),
