@@ -28,11 +28,24 @@ def _kedro(project, *args, **env):
 
 
 @pytest.fixture(scope="module")
-def project_with_a_run(tmp_path_factory):
+def first_run(tmp_path_factory):
     project = copy_project(tmp_path_factory.mktemp("cli") / "project")
     code, output = _kedro(project, "--pipelines", "vanishing_gradient")
     assert code == 0, output[-3000:]
-    return project
+    return project, output
+
+
+@pytest.fixture(scope="module")
+def project_with_a_run(first_run):
+    return first_run[0]
+
+
+def test_the_run_log_is_one_line_per_node_event_without_third_party_noise(first_run):
+    _, output = first_run
+    assert "Running node:" in output
+    assert "Completed 62 out of 62 tasks" in output
+    for noise in ("Loading data from", "Saving data to", "register_new_resolver", "Workflow"):
+        assert noise not in output, noise
 
 
 def test_a_bad_parameter_is_one_message_naming_the_key(project_with_a_run):
