@@ -11,14 +11,13 @@ throwaway project copy whose conf/<run env>/tensorflow.yml picks it. Two cases:
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import shutil
 import statistics
 import sys
 from pathlib import Path
 
-from run import README, RESULTS, measure, project_copy
+from run import RESULTS, measure, project_copy, replace_readme_block, utc_stamp
 
 PRECISIONS = ("float32", "mixed_bfloat16")
 CASES = {
@@ -31,6 +30,7 @@ CASES = {
     "small convnet, --env offline": ("--env", "offline", "--pipelines", "transfer"),
 }
 START, END = "<!-- precision:start -->", "<!-- precision:end -->"
+FOLDER = RESULTS / "precision"
 
 
 def run_once(args: tuple[str, ...], precision: str) -> dict[str, float]:
@@ -81,30 +81,29 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
     parser.add_argument("--update-readme", action="store_true")
+    parser.add_argument(
+        "--table-only", action="store_true", help="measure nothing: table of the newest result"
+    )
     args = parser.parse_args()
 
-    results: dict[str, dict[str, list[dict[str, float]]]] = {
-        case: {precision: [] for precision in PRECISIONS} for case in args.cases
-    }
-    for _ in range(args.repeat):
-        for case in args.cases:
-            for precision in PRECISIONS:  # interleaved: float32, bf16, float32, bf16 ...
-                results[case][precision].append(run_once(CASES[case], precision))
-                print(case, precision, results[case][precision][-1], flush=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H.%M.%SZ")
-    folder = RESULTS / "precision"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{stamp}.json").write_text(json.dumps({"date": stamp, "results": results}, indent=2))
+    if args.table_only:
+        path = max(FOLDER.glob("*.json"))  # names are UTC stamps
+        results = json.loads(path.read_text(encoding="utf-8"))["results"]
+    else:
+        results = {case: {precision: [] for precision in PRECISIONS} for case in args.cases}
+        for _ in range(args.repeat):
+            for case in args.cases:
+                for precision in PRECISIONS:  # interleaved: float32, bf16, float32, bf16 ...
+                    results[case][precision].append(run_once(CASES[case], precision))
+                    print(case, precision, results[case][precision][-1], flush=True)
+        FOLDER.mkdir(parents=True, exist_ok=True)
+        path = FOLDER / f"{utc_stamp()}.json"
+        path.write_text(json.dumps({"date": path.stem, "results": results}, indent=2))
     table = markdown_table(results)
     print(table)
     if args.update_readme:
-        text = README.read_text(encoding="utf-8")
-        head, rest = text.split(START, 1)
-        tail = rest.split(END, 1)[1]
-        block = (
-            f"{START}\nMeasured {stamp} (`benchmarks/results/precision/{stamp}.json`):\n\n{table}\n"
-        )
-        README.write_text(f"{head}{block}{END}{tail}", encoding="utf-8")
+        measured = f"Measured {path.stem} (`benchmarks/results/precision/{path.name}`):"
+        replace_readme_block(START, END, f"{measured}\n\n{table}")
 
 
 if __name__ == "__main__":

@@ -190,14 +190,19 @@ def markdown_table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def update_readme(table: str) -> None:
-    """Replace the README's table between the benchmark markers."""
+def replace_readme_block(start: str, end: str, body: str) -> None:
+    """Replace what stands between the README's `start` and `end` markers with `body`."""
     text = README.read_text(encoding="utf-8")
-    if README_START not in text:
-        return
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    README.write_text(f"{head}{README_START}\n{table}\n{README_END}{tail}", encoding="utf-8")
+    if start not in text:
+        raise SystemExit(f"README.md has no {start} marker: nothing to update")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    README.write_text(f"{head}{start}\n{body}\n{end}{tail}", encoding="utf-8")
+
+
+def utc_stamp() -> str:
+    """A result file's name: the UTC time, sortable, no colons."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H.%M.%SZ")
 
 
 def main() -> None:
@@ -216,7 +221,7 @@ def main() -> None:
 
     if not args.table_only:
         results = {name: benchmark(name, args.repeat) for name in args.sections}
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H.%M.%SZ")
+        stamp = utc_stamp()
         RESULTS.mkdir(parents=True, exist_ok=True)
         meta = {
             "date": stamp,
@@ -228,7 +233,7 @@ def main() -> None:
     table = markdown_table(latest_results())
     print(table)
     if args.update_readme:
-        update_readme(table)
+        replace_readme_block(README_START, README_END, table)
 
 
 if __name__ == "__main__":

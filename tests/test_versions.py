@@ -368,3 +368,12 @@ def test_verify_checks_every_file_of_a_run_against_its_manifest(tmp_path, capsys
     assert code == 1
     assert f"missing tiny_metrics  (output {runs['C']})" in out
     assert f"run {runs['C']}: 2 of 2 files are missing or changed" in err
+
+
+def test_list_survives_a_broken_catalog_and_says_so(tmp_path, capsys, caplog, fresh_history):
+    project, runs = fresh_history(tmp_path / "project")
+    project.write_conf("base/catalog_broken.yml", "tiny_data: [unclosed\n")
+    code, out, _ = cli(capsys, project, "--env", "test", "list")
+    assert code == 0
+    assert runs["A"] in out  # versions still listed, named from manifests and paths
+    assert "catalog names unavailable" in caplog.text

@@ -42,6 +42,8 @@ import parse
 
 from dnn_pipelines.manifest import MANIFEST_DIR, MANIFEST_NAME, PARTIAL_PREFIX, sha256_path
 
+logger = logging.getLogger(__name__)
+
 VERSION_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}\.\d{2}\.\d{2}\.\d{3}Z$")
 """Kedro's save version (`kedro.io.core.generate_timestamp`): sorts like time."""
 
@@ -292,10 +294,10 @@ def name_datasets(
             filepaths = [dataset.filepath for dataset in datasets]
             names.update(catalog_names(project_path, env, filepaths))
         except Exception as error:  # a broken conf/ must not stop listing or pruning
-            print(
-                f"note: catalog names unavailable ({type(error).__name__}: {error}); "
-                "showing names from run manifests and paths.",
-                file=sys.stderr,
+            logger.warning(
+                "catalog names unavailable (%s: %s); showing names from run manifests and paths.",
+                type(error).__name__,
+                error,
             )
     for dataset in datasets:
         dataset.name = names.get(dataset.filepath)

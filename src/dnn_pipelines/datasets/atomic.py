@@ -68,7 +68,7 @@ class AtomicSaveMixin:
             raise VersionNotFoundError(
                 f"No version of '{self._filepath}' has been saved yet. Run what writes it "
                 "first (another pipeline, or nodes that --tags/--from-nodes left out), or "
-                "both in one command, e.g. `kedro run --pipelines transfer,transfer_from_scratch`."
+                "writer and reader in one command: `kedro run --pipelines <writer>,<reader>`."
             ) from error
         version = self._version.load if self._version and self._version.load else "latest"
         if (

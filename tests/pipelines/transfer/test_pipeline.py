@@ -141,7 +141,7 @@ def test_the_lesson_pipeline_does_not_train_from_scratch(registered_pipelines: d
 
 def test_from_scratch_before_the_lesson_says_what_to_run(tmp_path: Path) -> None:
     project = copy_project(tmp_path / "fresh")
-    with pytest.raises(DatasetError, match=r"has been saved yet.*transfer,transfer_from_scratch"):
+    with pytest.raises(DatasetError, match=r"split.npz' has been saved yet.*<writer>,<reader>"):
         project.run(["transfer_from_scratch"])
     assert not (project.data / "07_model_output").exists()  # nothing trained, nothing written
 
