@@ -12,7 +12,7 @@ from kedro.io.core import DatasetError
 from matplotlib.figure import Figure
 
 from dnn_pipelines.datasets import AtomicCSVDataset, AtomicJSONDataset, AtomicMatplotlibDataset
-from dnn_pipelines.datasets.atomic import PARTIAL_PREFIX
+from dnn_pipelines.files import PARTIAL_PREFIX
 
 OLD, NEW = "2026-01-01T00.00.00.000Z", "2026-01-02T00.00.00.000Z"
 
@@ -76,7 +76,7 @@ def test_the_final_name_appears_only_by_rename_of_a_complete_file(kind, tmp_path
         renamed.append((os.path.basename(source), os.path.getsize(source)))
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(dataset._fs, "mv", die_instead_of_rename)
+    monkeypatch.setattr("dnn_pipelines.files.os.replace", die_instead_of_rename)
     with pytest.raises(KeyboardInterrupt):
         dataset.save(_data(kind))
 

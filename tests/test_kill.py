@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from dnn_pipelines.datasets.atomic import PARTIAL_PREFIX
+from dnn_pipelines.files import PARTIAL_PREFIX
 from tests.conftest import copy_project
 
 KEDRO = str(Path(sys.executable).with_name("kedro"))

@@ -10,6 +10,7 @@ import hashlib
 import json
 import subprocess
 import sys
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -22,16 +23,11 @@ from kedro.framework.startup import bootstrap_project
 from kedro.pipeline import Node, Pipeline
 from pydantic import Field
 
-from dnn_pipelines.manifest import (
-    MANIFEST_DIR,
-    MANIFEST_NAME,
-    RunManifestHook,
-    parameters_sha256,
-    runner_name,
-    sha256_path,
-    write_json_atomically,
-)
 from dnn_pipelines.parameters import Seed, StrictParams
+from dnn_pipelines.tracking import manifest as manifest_module
+from dnn_pipelines.tracking.manifest import RunManifestHook, parameters_sha256, runner_name
+from dnn_pipelines.tracking.pins import RunStorageError
+from dnn_pipelines.tracking.store import MANIFEST_DIR, MANIFEST_NAME
 from tests.conftest import KedroProject, copy_project
 
 TINY_CATALOG = """
@@ -53,6 +49,7 @@ class TinyParams(StrictParams):
     size: int = Field(gt=0)
     scale: float
     fail: bool
+    sleep_s: float = Field(default=0.0, ge=0)
 
 
 def make_data(seed: Seed, params: TinyParams) -> dict[str, np.ndarray]:
@@ -62,7 +59,8 @@ def make_data(seed: Seed, params: TinyParams) -> dict[str, np.ndarray]:
 
 
 def summarize(data: dict[str, np.ndarray], params: TinyParams) -> dict[str, float]:
-    """Metrics of the numbers; fails on request, after make_data saved its output."""
+    """Metrics of the numbers; fails (or takes its time) on request, after make_data saved."""
+    time.sleep(params.sleep_s)
     if params.fail:
         raise RuntimeError("asked to fail")
     return {"mean": float(data["x"].mean()), "std": float(data["x"].std())}
@@ -76,7 +74,8 @@ def register_pipelines() -> dict[str, Pipeline]:
             Node(summarize, ["tiny_data", "params:tiny"], "tiny_metrics", name="summarize"),
         ]
     )
-    return {"tiny": tiny, "__default__": tiny}
+    summary = Pipeline([node for node in tiny.nodes if node.name == "summarize"])
+    return {"tiny": tiny, "tiny_summary": summary, "__default__": tiny}
 
 
 def tiny_project(path: Path) -> KedroProject:
@@ -87,16 +86,22 @@ def tiny_project(path: Path) -> KedroProject:
     return project
 
 
-def run_tiny(project: KedroProject, params: dict[str, Any] | None = None, **run_args: Any) -> str:
+def run_tiny(
+    project: KedroProject,
+    params: dict[str, Any] | None = None,
+    env: str = "test",
+    pipeline: str = "tiny",
+    **run_args: Any,
+) -> str:
     """Run the tiny pipeline in process, the way `kedro run` does; return its save version."""
     bootstrap_project(project.path)
     pipelines.configure(__name__)  # this module's register_pipelines
     try:
         with KedroSession.create(
-            project_path=project.path, env="test", runtime_params=params
+            project_path=project.path, env=env, runtime_params=params
         ) as session:
             save_version = session.store["session_id"]
-            session.run(pipeline_names=["tiny"], **run_args)
+            session.run(pipeline_names=[pipeline], **run_args)
     finally:
         pipelines.configure("dnn_pipelines.pipeline_registry")
     return save_version
@@ -162,10 +167,15 @@ def test_manifest_records_the_run_and_the_software(runs):
     for name in ("kedro", "tensorflow", "keras", "scikit-learn", "numpy"):
         assert versions[name] == metadata.version(name)
     assert manifest["git"] == {"commit": None, "dirty": None}  # the copy is no git repo
-    assert manifest["parameters"]["tiny"] == {"size": 50, "scale": 1.0, "fail": False}
+    assert manifest["parameters"]["tiny"] == {
+        "size": 50,
+        "scale": 1.0,
+        "fail": False,
+        "sleep_s": 0.0,
+    }
     assert manifest["parameters_used"] == {
         "seed": 123,
-        "tiny": {"size": 50, "scale": 1.0, "fail": False},
+        "tiny": {"size": 50, "scale": 1.0, "fail": False, "sleep_s": 0.0},
     }
     assert manifest["parameters_used_sha256"] == parameters_sha256(manifest["parameters_used"])
     assert manifest["tensorflow_settings"]["deterministic_ops"] is True
@@ -248,13 +258,32 @@ def test_git_commit_and_dirty_flag(tmp_path):
     assert dirty["git"] == {"commit": head, "dirty": True}
 
 
-def test_a_manifest_that_cannot_be_written_does_not_fail_the_run(tmp_path, caplog):
+def test_a_run_that_cannot_claim_its_version_is_refused_before_any_node(tmp_path):
+    """The manifest folder is how runs keep their versions apart: no folder, no run."""
     project = tiny_project(tmp_path / "project")
     (project.data / "09_tracking").mkdir(parents=True)
     (project.path / MANIFEST_DIR).write_text("a file where the manifest folder should be")
+    with pytest.raises(RunStorageError, match="is a file, not the folder of the run manifests"):
+        run_tiny(project)
+    assert not (project.data / "08_reporting").exists()
+
+
+def test_a_manifest_that_cannot_be_written_at_the_end_does_not_fail_the_run(
+    tmp_path, caplog, monkeypatch
+):
+    project = tiny_project(tmp_path / "project")
+    real = manifest_module.write_json_atomically
+
+    def fail_after_start(path, content):
+        if content["status"] != "running":
+            raise OSError(28, "No space left on device")
+        real(path, content)
+
+    monkeypatch.setattr(manifest_module, "write_json_atomically", fail_after_start)
     version = run_tiny(project)
     assert (project.data / "08_reporting/tiny/metrics.json" / version / "metrics.json").is_file()
     assert "Could not write the run manifest" in caplog.text
+    assert manifest_of(project, version)["status"] == "running"
 
 
 def test_the_hook_never_imports_tensorflow(tmp_path):
@@ -279,26 +308,9 @@ def test_the_hook_never_imports_tensorflow(tmp_path):
 def test_parameters_hash_ignores_key_order_and_dumps_models():
     model = TinyParams(size=3, scale=0.5, fail=False)
     as_model = {"seed": 1, "tiny": model}
-    as_dict = {"tiny": {"fail": False, "scale": 0.5, "size": 3}, "seed": 1}
+    as_dict = {"tiny": {"fail": False, "scale": 0.5, "size": 3, "sleep_s": 0.0}, "seed": 1}
     assert parameters_sha256(as_model) == parameters_sha256(as_dict)
     assert parameters_sha256(as_dict) != parameters_sha256({**as_dict, "seed": 2})
-
-
-def test_sha256_of_a_folder_covers_names_and_contents(tmp_path):
-    folder = tmp_path / "model"
-    (folder / "sub").mkdir(parents=True)
-    (folder / "a.bin").write_bytes(b"a")
-    (folder / "sub" / "b.bin").write_bytes(b"bb")
-    digest, size = sha256_path(folder)
-    expected = "".join(
-        f"{hashlib.sha256(data).hexdigest()}  {name}\n"
-        for name, data in [("a.bin", b"a"), ("sub/b.bin", b"bb")]
-    )
-    assert digest == hashlib.sha256(expected.encode()).hexdigest()
-    assert size == 3
-    (folder / "sub" / "b.bin").rename(folder / "sub" / "c.bin")
-    assert sha256_path(folder)[0] != digest
-    assert sha256_path(folder / "a.bin") == (hashlib.sha256(b"a").hexdigest(), 1)
 
 
 def test_runner_name_from_run_params():
@@ -308,20 +320,6 @@ def test_runner_name_from_run_params():
         == "ParallelRunner"
     )
     assert runner_name("ThreadRunner") == "ThreadRunner"
-
-
-def test_atomic_write_leaves_only_the_final_file(tmp_path):
-    target = tmp_path / "v" / "run_manifest.json"
-    write_json_atomically(target, {"a": 1})
-    assert json.loads(target.read_text()) == {"a": 1}
-    assert [p.name for p in target.parent.iterdir()] == ["run_manifest.json"]
-
-
-def test_partial_prefix_is_the_one_atomic_saves_use():
-    from dnn_pipelines.datasets import atomic  # noqa: PLC0415
-    from dnn_pipelines.manifest import PARTIAL_PREFIX  # noqa: PLC0415
-
-    assert PARTIAL_PREFIX == atomic.PARTIAL_PREFIX
 
 
 def test_hook_is_registered_in_settings():

@@ -11,7 +11,7 @@ from kedro.io import Version
 from kedro.io.core import DatasetError, VersionNotFoundError
 
 from dnn_pipelines.datasets import NpzDataset
-from dnn_pipelines.datasets.atomic import PARTIAL_PREFIX
+from dnn_pipelines.files import PARTIAL_PREFIX
 
 
 def _versioned(path: Path, load: str | None = None, save: str | None = None) -> NpzDataset:

@@ -67,7 +67,7 @@ def test_confused_values_are_rejected_cleanly_or_accepted(base_parameters, valid
     except ParameterValidationError as error:
         message = str(error)
         # A clean error comes from the typed models: it names the key and what is allowed.
-        clean = ("invalid value(s)", "- seed = ", "value is None but type is not Optional")
+        clean = ("invalid value(s)", "seed = ", "value is None but type is not Optional")
         assert any(sign in message for sign in clean), message
         assert "Traceback" not in message
         assert any(str(path[0]) in message for path, _ in mutations), message

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from kedro.io.core import DatasetNotFoundError, VersionNotFoundError
 
-from dnn_pipelines.manifest import MANIFEST_DIR, MANIFEST_NAME
+from dnn_pipelines.tracking.store import MANIFEST_DIR, MANIFEST_NAME
 from tests.conftest import KedroProject, copy_project
 
 REPO = Path(__file__).resolve().parents[1]
@@ -208,13 +208,13 @@ def test_doc_commands_are_the_ones_tested_here():
         "kedro run --pipelines vanishing_gradient",
         "kedro run --pipelines vanishing_gradient --params seed=7",
         "kedro run --pipelines activations",
-        "python -m dnn_pipelines.versions list vanishing_gradient.pattern",
-        "python -m dnn_pipelines.versions list",
-        "python -m dnn_pipelines.versions manifest",
-        "python -m dnn_pipelines.versions manifest <version>",
-        "python -m dnn_pipelines.versions verify",
-        "python -m dnn_pipelines.versions prune --keep 3",
-        "python -m dnn_pipelines.versions prune --keep 3 --apply",
+        "kedro versions list vanishing_gradient.pattern",
+        "kedro versions list",
+        "kedro versions manifest",
+        "kedro versions manifest <version>",
+        "kedro versions verify",
+        "kedro versions prune --keep 3",
+        "kedro versions prune --keep 3 --apply",
     }
     assert kinds <= set(commands)
     reruns = [c for c in commands if "--load-versions" in c]
@@ -297,16 +297,16 @@ def test_doc_missing_version_error_names_dataset_version_and_existing(documented
 
 def test_doc_listing_and_manifest_show_the_run(documented):
     results, before = documented["results"], documented["before"]
-    listing = results["python -m dnn_pipelines.versions list vanishing_gradient.pattern"].stdout
+    listing = results["kedro versions list vanishing_gradient.pattern"].stdout
     first = first_full_run(documented["manifests"], TOPIC)
     assert listing.startswith(f"{TOPIC}.pattern  ({PATTERN})  2 versions")
     assert first in listing
-    everything = results["python -m dnn_pipelines.versions list"].stdout
+    everything = results["kedro versions list"].stdout
     assert f"{TOPIC}_metrics  (" in everything and "run_manifest  (" in everything
-    command = "python -m dnn_pipelines.versions manifest"
+    command = "kedro versions manifest"
     newest = json.loads(results[command].stdout)
     assert newest["save_version"] == max(before[command])
-    shown = json.loads(results["python -m dnn_pipelines.versions manifest <version>"].stdout)
+    shown = json.loads(results["kedro versions manifest <version>"].stdout)
     assert shown["save_version"] == first
     assert shown["pipelines"] == [TOPIC]
     assert shown["env"] == "local"  # `kedro run` without --env
@@ -315,7 +315,7 @@ def test_doc_listing_and_manifest_show_the_run(documented):
 
 
 def test_doc_verify_checks_the_newest_run(documented):
-    command = "python -m dnn_pipelines.versions verify"
+    command = "kedro versions verify"
     out = documented["results"][command].stdout
     newest = max(documented["before"][command])
     first = first_full_run(documented["manifests"], TOPIC)
@@ -330,8 +330,8 @@ def test_doc_prune_keeps_three_runs_and_what_they_loaded(documented):
         documented["results"],
         documented["manifests"],
     )
-    dry = results["python -m dnn_pipelines.versions prune --keep 3"].stdout
-    applied = results["python -m dnn_pipelines.versions prune --keep 3 --apply"].stdout
+    dry = results["kedro versions prune --keep 3"].stdout
+    applied = results["kedro versions prune --keep 3 --apply"].stdout
     first = first_full_run(manifests, TOPIC)
     oldest_manifest = f"{MANIFEST_DIR.as_posix()}/{first}"
     assert f"would delete  {oldest_manifest}  " in dry

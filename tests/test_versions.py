@@ -1,4 +1,4 @@
-"""`python -m dnn_pipelines.versions`: listing, manifests, and pruning that keeps what runs need.
+"""`kedro versions`: listing, manifests, and pruning that keeps what runs need.
 
 The history every prune test starts from (tiny pipeline of test_manifest.py):
 
@@ -16,17 +16,20 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from click.testing import CliRunner
 from kedro.io.core import Version
 
 from dnn_pipelines.datasets import NpzDataset
-from dnn_pipelines.manifest import MANIFEST_DIR
-from dnn_pipelines.versions import human_bytes, main
+from dnn_pipelines.tracking.cli import human_bytes, versions
+from dnn_pipelines.tracking.store import MANIFEST_DIR
 from tests.conftest import KedroProject
 from tests.test_manifest import run_tiny, tiny_project
 
@@ -79,9 +82,10 @@ def versions_of(project, relative: str) -> set[str]:
 
 
 def cli(capsys, project, *args: str) -> tuple[int, str, str]:
-    code = main(["--project-path", str(project.path), *args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    result = CliRunner().invoke(versions, ["--project-path", str(project.path), *args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +190,7 @@ def test_prune_dry_run_changes_nothing_and_predicts_the_freed_bytes(
         assert f"would delete  {folder.relative_to(project.path).as_posix()}  " in out
     assert out.count("would delete") == len(doomed)
     assert f"dry run: would free {predicted} bytes" in out
-    assert f"keep  tiny_data {runs['A']}  (referenced by a kept run manifest)" in out
+    assert f"keep  tiny_data {runs['A']}  (a kept run reads or wrote it" in out
 
     code, out, _ = cli(capsys, project, "--no-catalog", "prune", "--keep", "1", "--apply")
     assert code == 0
@@ -310,22 +314,33 @@ def test_prune_stops_on_an_unreadable_kept_manifest(tmp_path, capsys, fresh_hist
 
 
 def test_missing_data_folder_is_a_clear_error(tmp_path, capsys):
-    code = main(["--project-path", str(tmp_path), "list"])
+    code, _, err = cli(capsys, KedroProject(tmp_path), "list")
     assert code == 1
-    assert f"No data/ folder in {tmp_path}" in capsys.readouterr().err
+    assert f"No data/ folder in {tmp_path}" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("minutes", ["-1", "nan", "inf"])
+def test_stale_after_must_be_a_number_of_minutes(listed, capsys, minutes):
+    project, _ = listed
+    before = snapshot(project.data)
+    code, _, err = cli(capsys, project, "prune", "--keep", "1", "--apply", "--stale-after", minutes)
+    assert code == 2
+    assert "--stale-after" in err and f"{float(minutes)} is not a number of minutes" in err
+    assert snapshot(project.data) == before
 
 
 # ---------------------------------------------------------------- the documented commands
 
 
-def test_documented_commands_run_as_a_module(tmp_path, fresh_history):
-    """`python -m dnn_pipelines.versions ...` from the project folder, as docs show it."""
+def test_documented_commands_run_inside_kedro(tmp_path, fresh_history):
+    """`kedro versions ...` from the project folder, as the docs show it."""
     project, runs = fresh_history(tmp_path / "project")
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
 
     def run(*args: str) -> str:
         result = subprocess.run(
-            [sys.executable, "-m", "dnn_pipelines.versions", *args],
+            [str(Path(sys.executable).parent / "kedro"), "versions", *args],
             cwd=project.path,
             capture_output=True,
             text=True,
@@ -335,9 +350,7 @@ def test_documented_commands_run_as_a_module(tmp_path, fresh_history):
         assert result.returncode == 0, result.stderr
         return result.stdout
 
-    assert "tiny_metrics" in run("--env", "test", "list")
-    assert runs["A"] in run("list", "tiny_data")
-    assert json.loads(run("manifest"))["save_version"] == runs["C"]
+    assert runs["A"] in run("--env", "test", "list", "tiny_data")
     assert json.loads(run("manifest", runs["A"]))["save_version"] == runs["A"]
     before = snapshot(project.data)
     assert "dry run: would free" in run("prune", "--keep", "1")
@@ -377,3 +390,86 @@ def test_list_survives_a_broken_catalog_and_says_so(tmp_path, capsys, caplog, fr
     assert code == 0
     assert runs["A"] in out  # versions still listed, named from manifests and paths
     assert "catalog names unavailable" in caplog.text
+
+
+# ---------------------------------------------------------------- future, failed, running runs
+
+FUTURE = "2999-01-01T00.00.00.000Z"
+
+
+def _fake_run(project, version: str, status: str, **fields) -> None:
+    """A run's traces as another process (or a copied data/) leaves them."""
+    for relative, content in ((DATA, None), (METRICS, b'{"mean": 1.0}')):
+        folder = project.path / relative / version
+        folder.mkdir(parents=True)
+        target = folder / Path(relative).name
+        if content is None:
+            np.savez(target, x=np.ones(3))
+        else:
+            target.write_bytes(content)
+    manifest = project.path / MANIFEST_DIR / version / "run_manifest.json"
+    manifest.parent.mkdir(parents=True)
+    entry = {"filepath": METRICS, "version": version}
+    body = {"save_version": version, "env": "test", "status": status, "outputs": {}, **fields}
+    if status == "success":
+        body["outputs"] = {"tiny_metrics": entry}
+    manifest.write_text(json.dumps(body))
+
+
+def test_a_future_dated_run_neither_counts_as_newest_nor_gets_deleted(
+    tmp_path, capsys, fresh_history
+):
+    project, runs = fresh_history(tmp_path / "project")
+    _fake_run(project, FUTURE, "success")
+    code, out, _ = cli(capsys, project, "--no-catalog", "list", "tiny_metrics")
+    assert code == 0
+    assert f"  {FUTURE}" in out and "future-dated" in out
+    assert out.count("future-dated") == 1
+    code, out, _ = cli(capsys, project, "--no-catalog", "prune", "--keep", "1", "--apply")
+    assert code == 0
+    assert versions_of(project, METRICS) == {runs["C"], FUTURE}
+    assert versions_of(project, DATA) == {runs["A"], runs["B"], FUTURE}
+    assert versions_of(project, MANIFEST_DIR.as_posix()) == {runs["C"], FUTURE}
+
+
+def test_the_newest_successful_run_survives_newer_failed_runs(tmp_path, capsys, fresh_history):
+    project, runs = fresh_history(tmp_path / "project")
+    with pytest.raises(RuntimeError, match="asked to fail"):
+        run_tiny(project, params={"tiny": {"fail": True}})
+    code, _, err = cli(capsys, project, "--no-catalog", "prune", "--keep", "1", "--apply")
+    assert code == 0, err
+    assert runs["C"] in versions_of(project, METRICS)
+    assert runs["A"] in versions_of(project, DATA)  # what C read
+
+
+def test_a_run_still_going_keeps_everything_it_wrote(tmp_path, capsys, fresh_history):
+    project, _ = fresh_history(tmp_path / "project")
+
+    going = "2026-01-01T00.00.00.000Z"  # older than the history: pruned if not alive
+    dead = "2026-01-01T00.00.00.001Z"
+    alive = {"host": socket.gethostname(), "pid": os.getpid()}
+    _fake_run(project, going, "running", started_at="2026-01-01T00:00:00+00:00", **alive)
+    gone = {"host": socket.gethostname(), "pid": 2**22 + 12345}  # above any pid_max
+    _fake_run(project, dead, "running", started_at="2026-01-01T00:00:00+00:00", **gone)
+    code, _, err = cli(capsys, project, "--no-catalog", "prune", "--keep", "1", "--apply")
+    assert code == 0, err
+    assert going in versions_of(project, METRICS) and going in versions_of(project, DATA)
+    assert dead not in versions_of(project, METRICS) | versions_of(project, DATA)
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", '{"inputs": [1]}', '{"outputs": {"x": 3}}'])
+def test_a_manifest_of_the_wrong_shape_is_reported_and_skipped(
+    tmp_path, capsys, fresh_history, content
+):
+    project, runs = fresh_history(tmp_path / "project")
+    manifest = project.path / MANIFEST_DIR / runs["A"] / "run_manifest.json"
+    manifest.write_text(content)
+    code, out, _ = cli(capsys, project, "--no-catalog", "list")
+    assert code == 0 and runs["B"] in out
+    code, _, err = cli(capsys, project, "verify", runs["A"])
+    assert code == 1
+    assert f"Cannot read run manifest {manifest}: it is JSON, but not a run manifest" in err
+    assert "Traceback" not in err
+    code, _, err = cli(capsys, project, "--no-catalog", "prune", "--keep", "1", "--apply")
+    assert code == 0, err
+    assert versions_of(project, METRICS) == {runs["C"]}

@@ -19,6 +19,8 @@ from kedro.validation import ParameterValidationError
 
 from dnn_pipelines.errors import UserInputError
 from dnn_pipelines.tensorflow_settings import TensorFlowSettingsError
+from dnn_pipelines.tracking.cli import versions
+from dnn_pipelines.tracking.manifest import RunManifestHook
 
 USER_ERRORS = (DatasetError, ParameterValidationError, TensorFlowSettingsError, UserInputError)
 
@@ -28,9 +30,22 @@ def cli() -> None:
     """Commands of the dnn_pipelines project."""
 
 
+def _interrupted() -> click.exceptions.Exit:
+    """Ctrl-C: the run's manifest says `interrupted`; exit 130 as shells expect."""
+    from dnn_pipelines.settings import HOOKS  # noqa: PLC0415 - the instances Kedro runs
+
+    for hook in HOOKS:
+        if isinstance(hook, RunManifestHook):
+            hook.interrupt_open_runs()
+    click.echo("Interrupted: the run manifest records what was saved so far.", err=True)
+    return click.exceptions.Exit(130)
+
+
 def _run(**options: Any) -> None:
     try:
         click.get_current_context().invoke(kedro_run, **options)
+    except KeyboardInterrupt:
+        raise _interrupted() from None
     except USER_ERRORS as error:
         if os.environ.get("DNN_PIPELINES_TRACEBACK"):
             raise
@@ -47,3 +62,5 @@ cli.add_command(
         context_settings=kedro_run.context_settings,
     )
 )
+
+cli.add_command(versions)

@@ -12,6 +12,7 @@ from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Pipeline
 
 from dnn_pipelines.tensorflow_settings import (
+    TENSORFLOW_TAG,
     TensorFlowSettings,
     apply_tensorflow_settings,
     parse_tensorflow_settings,
@@ -19,14 +20,17 @@ from dnn_pipelines.tensorflow_settings import (
 
 logger = logging.getLogger(__name__)
 
-TENSORFLOW_TAG = "tensorflow"
-
 
 class TensorFlowHook:
     """Validates tensorflow.yml when the context is created, applies it before TF nodes run."""
 
     def __init__(self) -> None:
         self._settings: TensorFlowSettings | None = None
+
+    @property
+    def settings(self) -> TensorFlowSettings | None:
+        """The validated tensorflow.yml of the current context (None before one exists)."""
+        return self._settings
 
     @hook_impl
     def after_context_created(self, context: KedroContext) -> None:

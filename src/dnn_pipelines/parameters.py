@@ -25,10 +25,14 @@ def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
     return "\n".join(lines)
 
 
-class StrictParams(BaseModel):
+class Strict(BaseModel):
     """Unknown keys are typos, so they are errors; instances are read-only."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StrictParams(Strict):
+    """A node's typed `params:` input: `Strict`, with every bad key in one readable list."""
 
     @classmethod
     def model_validate(cls, obj: Any, **kwargs: Any) -> Self:

@@ -5,7 +5,7 @@ import warnings
 from kedro.config import OmegaConfigLoader
 
 from dnn_pipelines.hooks import TensorFlowHook
-from dnn_pipelines.manifest import RunManifestHook
+from dnn_pipelines.tracking.manifest import RunManifestHook
 
 # Kedro's own config loader calls OmegaConf's deprecated register_new_resolver on every run;
 # nothing a user of this project can act on, so it stays out of the run log.
@@ -13,7 +13,8 @@ warnings.filterwarnings(
     "ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning
 )
 
-HOOKS = (TensorFlowHook(), RunManifestHook())
+_TENSORFLOW_HOOK = TensorFlowHook()
+HOOKS = (_TENSORFLOW_HOOK, RunManifestHook(tensorflow=_TENSORFLOW_HOOK))
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

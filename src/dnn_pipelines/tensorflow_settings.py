@@ -10,20 +10,19 @@ import logging
 from types import ModuleType
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
-from dnn_pipelines.parameters import describe_validation_error
+from dnn_pipelines.parameters import Strict, describe_validation_error
 
 logger = logging.getLogger(__name__)
+
+TENSORFLOW_TAG = "tensorflow"
+"""Pipelines tag their TensorFlow nodes with it; runs without one never import TensorFlow."""
 
 PrecisionPolicy = Literal["float32", "mixed_float16", "mixed_bfloat16"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class GpuSettings(_Strict):
+class GpuSettings(Strict):
     """Which GPUs TensorFlow may use and how it allocates their memory."""
 
     memory_growth: bool = True
@@ -33,14 +32,14 @@ class GpuSettings(_Strict):
     memory_limit_mb: int | None = Field(default=None, gt=0)
 
 
-class ThreadSettings(_Strict):
+class ThreadSettings(Strict):
     """Thread pools; 0 lets TensorFlow pick (one per core)."""
 
     intra_op: int = Field(default=0, ge=0)
     inter_op: int = Field(default=0, ge=0)
 
 
-class TensorFlowSettings(_Strict):
+class TensorFlowSettings(Strict):
     """The whole `tensorflow:` block of tensorflow.yml."""
 
     gpu: GpuSettings = GpuSettings()

@@ -3,15 +3,16 @@
 Kedro loads "latest" as the newest version folder that holds the file, so a run
 killed mid-save would leave a half-written file that wins. Every dataset here
 writes to a hidden partial name in the same folder and renames it into place;
-the rename is atomic, so the final name only ever holds a complete file.
+the rename is atomic, so the final name only ever holds a complete file. On local
+disks the file and its folder are fsynced around the rename (`dnn_pipelines.files`),
+so the file is also whole after a power cut.
 """
 
 from __future__ import annotations
 
 import inspect
-import uuid
 from collections.abc import Callable
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from kedro.io.core import DatasetError, VersionNotFoundError, get_filepath_str
@@ -19,7 +20,9 @@ from kedro_datasets.json import JSONDataset
 from kedro_datasets.matplotlib import MatplotlibDataset
 from kedro_datasets.pandas import CSVDataset, ParquetDataset
 
-PARTIAL_PREFIX = ".partial-"
+from dnn_pipelines.files import partial_name, publish
+
+LOCAL_PROTOCOLS = ("file", "local")
 
 
 def _raw(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -32,7 +35,7 @@ def _raw(method: Callable[..., Any]) -> Callable[..., Any]:
 
 def partial_path_for(final_path: PurePosixPath) -> PurePosixPath:
     """A hidden name beside `final_path` that keeps its extension (Keras checks it)."""
-    return final_path.parent / f"{PARTIAL_PREFIX}{uuid.uuid4().hex}-{final_path.name}"
+    return final_path.parent / partial_name(final_path.name)
 
 
 class AtomicSaveMixin:
@@ -48,15 +51,22 @@ class AtomicSaveMixin:
         self._get_save_path = lambda: partial_path  # the parent's save writes here
         try:
             _raw(super().save)(self, data)
-            self._fs.mv(
-                get_filepath_str(partial_path, self._protocol),
-                get_filepath_str(final_path, self._protocol),
-            )
+            self._publish(partial_path, final_path)
         finally:
             del self._get_save_path
             partial = get_filepath_str(partial_path, self._protocol)
             if self._fs.exists(partial):
                 self._fs.rm(partial, recursive=True)
+
+    def _publish(self, partial_path: PurePosixPath, final_path: PurePosixPath) -> None:
+        """Rename the complete partial file into place: durably on a local disk."""
+        if self._protocol in LOCAL_PROTOCOLS:
+            publish(Path(partial_path), Path(final_path))
+        else:
+            self._fs.mv(
+                get_filepath_str(partial_path, self._protocol),
+                get_filepath_str(final_path, self._protocol),
+            )
 
     def load(self) -> Any:
         """Load, turning a missing version or an unreadable file into an actionable error."""

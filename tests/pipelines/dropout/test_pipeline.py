@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from kedro.runner import ParallelRunner
 
-from dnn_pipelines.hooks import TENSORFLOW_TAG
 from dnn_pipelines.pipelines.dropout import create_pipeline
 from dnn_pipelines.pipelines.dropout.params import INSTANCES
+from dnn_pipelines.tensorflow_settings import TENSORFLOW_TAG
 from tests.conftest import KedroProject, copy_project
 
 RATES = {"rate_00": 0.0, "rate_20": 0.2, "rate_40": 0.4, "rate_60": 0.6, "rate_80": 0.8}

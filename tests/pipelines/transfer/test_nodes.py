@@ -21,7 +21,24 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from dnn_pipelines.errors import UserInputError
-from dnn_pipelines.pipelines.transfer import nodes
+from dnn_pipelines.pipelines.transfer import (
+    data as transfer_data,
+)
+from dnn_pipelines.pipelines.transfer import (
+    errors as transfer_errors,
+)
+from dnn_pipelines.pipelines.transfer import (
+    model as transfer_model,
+)
+from dnn_pipelines.pipelines.transfer import (
+    report as transfer_report,
+)
+from dnn_pipelines.pipelines.transfer import (
+    training as transfer_training,
+)
+from dnn_pipelines.pipelines.transfer import (
+    weights as transfer_weights,
+)
 from dnn_pipelines.pipelines.transfer.params import (
     BaseModelParams,
     DataParams,
@@ -93,13 +110,13 @@ def lesson_enlarge(x_orig: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def digits() -> dict[str, np.ndarray]:
-    return nodes.load_digit_images(LESSON_DATA)
+    return transfer_data.load_digit_images(LESSON_DATA)
 
 
 @pytest.fixture(scope="module")
 def tiny_split(digits: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     data = DataParams(n_class=10, target_classes=None, max_samples=60, test_size=0.5)
-    split, _ = nodes.split_tasks(digits, data, base_params(), SEED)
+    split, _ = transfer_data.split_tasks(digits, data, base_params(), SEED)
     return split
 
 
@@ -111,12 +128,14 @@ def test_split_is_the_lessons_split(digits: dict[str, np.ndarray]) -> None:
     x_tr, x_va, y_tr, y_va = train_test_split(
         lesson_enlarge(x_orig), y, test_size=0.6, random_state=SEED
     )
-    split, source = nodes.split_tasks(digits, LESSON_DATA, base_params(), SEED)
+    split, source = transfer_data.split_tasks(digits, LESSON_DATA, base_params(), SEED)
     assert (len(y_tr), len(y_va)) == (718, 1079)
     np.testing.assert_array_equal(split["y_train"], y_tr)
     np.testing.assert_array_equal(split["y_val"], y_va)
-    np.testing.assert_array_equal(nodes.enlarge_digits(split["x_train"], LESSON_IMAGE), x_tr)
-    np.testing.assert_array_equal(nodes.enlarge_digits(split["x_val"], LESSON_IMAGE), x_va)
+    np.testing.assert_array_equal(
+        transfer_data.enlarge_digits(split["x_train"], LESSON_IMAGE), x_tr
+    )
+    np.testing.assert_array_equal(transfer_data.enlarge_digits(split["x_val"], LESSON_IMAGE), x_va)
     np.testing.assert_array_equal(split["classes"], np.arange(10))
     assert len(source["y_train"]) == 0  # no source task unless weights = source_task
     assert source["x_train"].shape == (0, 8, 8)
@@ -126,7 +145,7 @@ def test_enlargement_layers_give_the_lessons_pixels(digits: dict[str, np.ndarray
     import keras  # noqa: PLC0415
 
     inputs = keras.Input(shape=(8, 8))
-    enlarge = keras.Model(inputs, nodes._preprocess(inputs, LESSON_IMAGE))
+    enlarge = keras.Model(inputs, transfer_model._preprocess(inputs, LESSON_IMAGE))
     images = digits["images"][:16]
     expected = lesson_enlarge(images.reshape(16, 64)).astype(np.float32)
     np.testing.assert_array_equal(enlarge.predict(images, verbose=0), expected)
@@ -136,7 +155,9 @@ def test_target_classes_are_relabelled_and_the_source_task_is_disjoint(
     digits: dict[str, np.ndarray],
 ) -> None:
     data = DataParams(n_class=10, target_classes=[5, 6, 7, 8, 9], max_samples=None, test_size=0.6)
-    split, source = nodes.split_tasks(digits, data, base_params(weights="source_task"), SEED)
+    split, source = transfer_data.split_tasks(
+        digits, data, base_params(weights="source_task"), SEED
+    )
     labels = digits["labels"]
     np.testing.assert_array_equal(split["classes"], [5, 6, 7, 8, 9])
     np.testing.assert_array_equal(split["classes"][split["y_train"]], labels[split["train_index"]])
@@ -149,7 +170,7 @@ def test_target_classes_are_relabelled_and_the_source_task_is_disjoint(
 def test_tasks_sharing_a_digit_are_refused(digits: dict[str, np.ndarray]) -> None:
     data = DataParams(n_class=10, target_classes=[4, 5, 6], max_samples=None, test_size=0.6)
     with pytest.raises(UserInputError, match=r"Digits \[4\] are in both"):
-        nodes.split_tasks(digits, data, base_params(weights="source_task"), SEED)
+        transfer_data.split_tasks(digits, data, base_params(weights="source_task"), SEED)
 
 
 @pytest.mark.parametrize(
@@ -183,21 +204,21 @@ def test_bad_parameters_are_refused(block: str, values: dict[str, object], messa
 def test_keras_constants_are_keras_own() -> None:
     from keras.src.applications import xception  # noqa: PLC0415
 
-    published = nodes.IMAGENET_WEIGHTS["xception"]
+    published = transfer_weights.IMAGENET_WEIGHTS["xception"]
     assert published.origin == xception.WEIGHTS_PATH_NO_TOP
     assert published.origin.endswith("/" + published.file_name)
     assert f'file_hash="{published.md5}"' in inspect.getsource(xception)
 
 
 def test_random_and_source_task_need_no_file() -> None:
-    assert nodes.resolve_base_weights(base_params())["source"] == "random"
-    assert nodes.resolve_base_weights(base_params(weights="source_task"))["path"] is None
+    assert transfer_weights.resolve_base_weights(base_params())["source"] == "random"
+    assert transfer_weights.resolve_base_weights(base_params(weights="source_task"))["path"] is None
 
 
 def test_missing_weights_file_names_it_and_the_remedies(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "weights.h5"
-    with pytest.raises(nodes.MissingWeightsError) as raised:
-        nodes.resolve_base_weights(base_params(weights=str(missing)))
+    with pytest.raises(transfer_errors.MissingWeightsError) as raised:
+        transfer_weights.resolve_base_weights(base_params(weights=str(missing)))
     message = str(raised.value)
     assert f"Weights file not found: {missing}" in message
     assert "kedro run --env offline --pipelines transfer" in message
@@ -212,12 +233,12 @@ def test_missing_imagenet_weights_fail_without_the_network(
 ) -> None:
     import keras  # noqa: PLC0415
 
-    monkeypatch.setattr(nodes, "origin_reachable", never_called)
+    monkeypatch.setattr(transfer_weights, "origin_reachable", never_called)
     monkeypatch.setattr(keras.utils, "get_file", never_called)
     params = base_params(architecture="xception", weights="imagenet", cache_dir=str(tmp_path))
     start = time.perf_counter()
-    with pytest.raises(nodes.MissingWeightsError) as raised:
-        nodes.resolve_base_weights(params)
+    with pytest.raises(transfer_errors.MissingWeightsError) as raised:
+        transfer_weights.resolve_base_weights(params)
     assert time.perf_counter() - start < 1.0
     message = str(raised.value)
     expected = tmp_path / "models" / "xception_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -236,13 +257,15 @@ def test_unreachable_origin_fails_before_any_download(
     import keras  # noqa: PLC0415
 
     asked: list[tuple[str, float]] = []
-    monkeypatch.setattr(nodes, "origin_reachable", lambda url, t: asked.append((url, t)) or False)
+    monkeypatch.setattr(
+        transfer_weights, "origin_reachable", lambda url, t: asked.append((url, t)) or False
+    )
     monkeypatch.setattr(keras.utils, "get_file", never_called)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     params = base_params(architecture="xception", weights="imagenet", allow_download=True)
-    with pytest.raises(nodes.MissingWeightsError, match="cannot be reached") as raised:
-        nodes.resolve_base_weights(params)
-    assert asked == [(nodes.IMAGENET_WEIGHTS["xception"].origin, 1.0)]
+    with pytest.raises(transfer_errors.MissingWeightsError, match="cannot be reached") as raised:
+        transfer_weights.resolve_base_weights(params)
+    assert asked == [(transfer_weights.IMAGENET_WEIGHTS["xception"].origin, 1.0)]
     assert str(tmp_path / "keras_home" / "models") in str(raised.value)
 
 
@@ -253,7 +276,7 @@ def test_origin_probe_gives_up_after_its_timeout(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(socket, "create_connection", hang)
     start = time.perf_counter()
-    assert not nodes.origin_reachable("https://example.invalid/weights.h5", 0.2)
+    assert not transfer_weights.origin_reachable("https://example.invalid/weights.h5", 0.2)
     assert time.perf_counter() - start < 1.0
 
 
@@ -261,7 +284,7 @@ def test_origin_probe_says_no_for_a_closed_port() -> None:
     with socket.socket() as server:  # bound, never listening: connections are refused
         server.bind(("127.0.0.1", 0))
         port = server.getsockname()[1]
-        assert not nodes.origin_reachable(f"http://127.0.0.1:{port}/weights.h5", 1.0)
+        assert not transfer_weights.origin_reachable(f"http://127.0.0.1:{port}/weights.h5", 1.0)
 
 
 def test_cached_imagenet_file_is_loaded_into_xception(tmp_path: Path) -> None:
@@ -270,19 +293,19 @@ def test_cached_imagenet_file_is_loaded_into_xception(tmp_path: Path) -> None:
 
     keras.utils.set_random_seed(7)
     donor = keras.applications.Xception(weights=None, include_top=False, input_shape=(72, 72, 3))
-    cached = tmp_path / "models" / nodes.IMAGENET_WEIGHTS["xception"].file_name
+    cached = tmp_path / "models" / transfer_weights.IMAGENET_WEIGHTS["xception"].file_name
     cached.parent.mkdir()
     donor.save(cached)  # legacy HDF5, the format of Keras' published weights
     params = base_params(architecture="xception", weights="imagenet", cache_dir=str(tmp_path))
 
-    weights_file = nodes.resolve_base_weights(params)
+    weights_file = transfer_weights.resolve_base_weights(params)
     assert weights_file["path"] == str(cached)
     assert weights_file["sha256"] == hashlib.sha256(cached.read_bytes()).hexdigest()
     assert weights_file["matches_published_md5"] is False  # ours, not Keras' download
 
     source = {"x_train": np.zeros((0, 8, 8))}
     image = ImageParams(repeat=9, channels=3, scale=0.125, offset=-1.0)  # 72x72: Xception's min
-    base, provenance = nodes.prepare_base_model(weights_file, source, image, params, SEED)
+    base, provenance = transfer_model.prepare_base_model(weights_file, source, image, params, SEED)
     assert provenance["source"] == "imagenet"
     assert base.input_shape == (None, 72, 72, 3)
     for loaded, original in zip(base.weights, donor.weights, strict=True):
@@ -292,18 +315,20 @@ def test_cached_imagenet_file_is_loaded_into_xception(tmp_path: Path) -> None:
 def test_weights_file_is_loaded_into_the_small_base(tmp_path: Path) -> None:
     import keras  # noqa: PLC0415
 
-    donor = nodes.build_random_base({"x_train": np.zeros((1, 8, 8))}, TINY_IMAGE, base_params(), 1)
+    donor = transfer_model.build_random_base(
+        {"x_train": np.zeros((1, 8, 8))}, TINY_IMAGE, base_params(), 1
+    )
     path = tmp_path / "base.weights.h5"
     donor.save_weights(path)
     params = base_params(weights=str(path))
-    weights_file = nodes.resolve_base_weights(params)
+    weights_file = transfer_weights.resolve_base_weights(params)
     assert weights_file == {
         "source": "file",
         "path": str(path),
         "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
     }
     keras.utils.set_random_seed(2)
-    base, _ = nodes.prepare_base_model(
+    base, _ = transfer_model.prepare_base_model(
         weights_file, {"x_train": np.zeros((0, 8, 8))}, TINY_IMAGE, params, 2
     )
     for loaded, original in zip(base.weights, donor.weights, strict=True):
@@ -315,13 +340,13 @@ def test_a_file_that_does_not_fit_the_base_is_reported(tmp_path: Path, filters: 
     """[3]: shapes differ (Keras raises); [4]: a prefix of [4, 8] (Keras only warns)."""
     spec = {**base_params().small_convnet.model_dump(), "filters": filters}
     other = base_params(small_convnet=spec)
-    donor = nodes.build_random_base({"x_train": np.zeros((1, 8, 8))}, TINY_IMAGE, other, 1)
+    donor = transfer_model.build_random_base({"x_train": np.zeros((1, 8, 8))}, TINY_IMAGE, other, 1)
     path = tmp_path / "other.weights.h5"
     donor.save_weights(path)
     params = base_params(weights=str(path))
     with pytest.raises(UserInputError, match=r"Cannot load .*other\.weights\.h5"):
-        nodes.prepare_base_model(
-            nodes.resolve_base_weights(params),
+        transfer_model.prepare_base_model(
+            transfer_weights.resolve_base_weights(params),
             {"x_train": np.zeros((0, 8, 8))},
             TINY_IMAGE,
             params,
@@ -333,14 +358,16 @@ def test_a_file_that_does_not_fit_the_base_is_reported(tmp_path: Path, filters: 
 
 
 def build(split: dict[str, np.ndarray], head: HeadParams = HEAD, seed: int = SEED) -> object:
-    base = nodes.build_random_base(split, TINY_IMAGE, base_params(), seed)
-    model, _ = nodes.build_transfer_model(base, split, TINY_IMAGE, head, training_params(), seed)
+    base = transfer_model.build_random_base(split, TINY_IMAGE, base_params(), seed)
+    model, _ = transfer_model.build_transfer_model(
+        base, split, TINY_IMAGE, head, training_params(), seed
+    )
     return model
 
 
 def test_the_frozen_model_trains_only_its_head(tiny_split: dict[str, np.ndarray]) -> None:
-    base = nodes.build_random_base(tiny_split, TINY_IMAGE, base_params(), SEED)
-    model, counts = nodes.build_transfer_model(
+    base = transfer_model.build_random_base(tiny_split, TINY_IMAGE, base_params(), SEED)
+    model, counts = transfer_model.build_transfer_model(
         base, tiny_split, TINY_IMAGE, HEAD, training_params(), SEED
     )
     features = base.output_shape[-1]
@@ -348,7 +375,7 @@ def test_the_frozen_model_trains_only_its_head(tiny_split: dict[str, np.ndarray]
     assert counts["total_params"] == model.count_params()
     batch_norm = 4 * features  # gamma, beta (kept frozen), moving mean and variance
     assert counts["trainable_params_fine_tuned"] == counts["total_params"] - batch_norm
-    assert not nodes.base_of(model).trainable
+    assert not transfer_model.base_of(model).trainable
     assert model.output_shape == (None, 10)
 
 
@@ -363,7 +390,8 @@ def test_head_output_and_loss_agree(
     model = build(tiny_split, head)
     outputs = model.predict(tiny_split["x_val"], verbose=0)
     assert np.allclose(outputs.sum(axis=1), 1.0, atol=1e-5) == sums_to_one
-    assert nodes._loss(head).get_config()["from_logits"] is from_logits
+    transfer_training._compile(model, training_params().frozen, head)
+    assert model.loss.get_config()["from_logits"] is from_logits
 
 
 def test_fast_frozen_phase_is_the_plain_frozen_fit(tiny_split: dict[str, np.ndarray]) -> None:
@@ -371,25 +399,29 @@ def test_fast_frozen_phase_is_the_plain_frozen_fit(tiny_split: dict[str, np.ndar
     results = {}
     for fast in (False, True):
         model = build(tiny_split)
-        trained, history, predictions = nodes.train_frozen_phase(
+        trained, history, predictions = transfer_training.train_frozen_phase(
             model, tiny_split, training_params(fast=fast, epochs=3), HEAD, SEED
         )
-        results[fast] = (trained.get_layer(nodes.OUTPUT_LAYER).get_weights(), history, predictions)
+        results[fast] = (
+            trained.get_layer(transfer_model.OUTPUT_LAYER).get_weights(),
+            history,
+            predictions,
+        )
     (plain_weights, plain_history, plain_out), (fast_weights, fast_history, fast_out) = (
         results[False],
         results[True],
     )
-    untrained = build(tiny_split).get_layer(nodes.OUTPUT_LAYER).get_weights()
+    untrained = build(tiny_split).get_layer(transfer_model.OUTPUT_LAYER).get_weights()
     assert not np.allclose(plain_weights[0], untrained[0])  # the head did train
     for plain, fast in zip(plain_weights, fast_weights, strict=True):
         np.testing.assert_allclose(fast, plain, rtol=1e-5, atol=1e-6)
     pd.testing.assert_frame_equal(fast_history, plain_history, rtol=1e-5)
     np.testing.assert_allclose(fast_out["outputs"], plain_out["outputs"], rtol=1e-4, atol=1e-5)
-    assert list(plain_history.columns) == list(nodes.HISTORY_COLUMNS)
+    assert list(plain_history.columns) == list(transfer_training.HISTORY_COLUMNS)
 
 
 def test_validation_matches_keras_evaluate(tiny_split: dict[str, np.ndarray]) -> None:
-    model, history, predictions = nodes.train_frozen_phase(
+    model, history, predictions = transfer_training.train_frozen_phase(
         build(tiny_split), tiny_split, training_params(fast=False), HEAD, SEED
     )
     loss, accuracy = model.evaluate(tiny_split["x_val"], tiny_split["y_val"], verbose=0)
@@ -404,7 +436,7 @@ def test_fine_tuning_trains_the_base_but_keeps_batch_norm_in_inference_mode(
     """Also: the frozen model round-trips through its .keras file in safe mode."""
     from dnn_pipelines.datasets.keras_model import KerasModelDataset  # noqa: PLC0415
 
-    frozen, _, _ = nodes.train_frozen_phase(
+    frozen, _, _ = transfer_training.train_frozen_phase(
         build(tiny_split), tiny_split, training_params(), HEAD, SEED
     )
     dataset = KerasModelDataset(filepath=str(tmp_path / "frozen.keras"))
@@ -415,9 +447,11 @@ def test_fine_tuning_trains_the_base_but_keeps_batch_norm_in_inference_mode(
         frozen.predict(tiny_split["x_val"], verbose=0),
         rtol=1e-6,
     )
-    before = {w.path: w.numpy().copy() for w in nodes.base_of(reloaded).weights}
-    tuned, history, _ = nodes.fine_tune_phase(reloaded, tiny_split, training_params(), HEAD, SEED)
-    after = {w.path: w.numpy() for w in nodes.base_of(tuned).weights}
+    before = {w.path: w.numpy().copy() for w in transfer_model.base_of(reloaded).weights}
+    tuned, history, _ = transfer_training.fine_tune_phase(
+        reloaded, tiny_split, training_params(), HEAD, SEED
+    )
+    after = {w.path: w.numpy() for w in transfer_model.base_of(tuned).weights}
     batch_norm = [path for path in before if "feature_norm" in path]
     kernels = [path for path in before if "kernel" in path]
     assert len(batch_norm) == 4 and kernels
@@ -431,12 +465,14 @@ def test_keras_3_ignores_training_false_once_the_base_is_trainable(
     tiny_split: dict[str, np.ndarray],
 ) -> None:
     """Why `freeze_batch_norm` exists: without it, fine tuning moves the BN statistics."""
-    frozen, _, _ = nodes.train_frozen_phase(
+    frozen, _, _ = transfer_training.train_frozen_phase(
         build(tiny_split), tiny_split, training_params(), HEAD, SEED
     )
-    norm = nodes.base_of(frozen).get_layer("feature_norm")
+    norm = transfer_model.base_of(frozen).get_layer("feature_norm")
     before = norm.moving_mean.numpy().copy()
-    nodes.fine_tune_phase(frozen, tiny_split, training_params(freeze_batch_norm=False), HEAD, SEED)
+    transfer_training.fine_tune_phase(
+        frozen, tiny_split, training_params(freeze_batch_norm=False), HEAD, SEED
+    )
     assert not np.array_equal(norm.moving_mean.numpy(), before)
 
 
@@ -463,7 +499,7 @@ def test_metrics_answer_the_lessons_questions() -> None:
         "trainable_params_frozen": 20_490,
         "trainable_params_fine_tuned": 20_827_442,
     }
-    metrics = nodes.summarize_transfer(
+    metrics = transfer_report.summarize_transfer(
         history([0.5, 0.8]), history([0.9]), counts, {"source": "imagenet", "sha256": "abc"}, split
     )
     assert metrics["frozen"]["val_accuracy"] == 0.8
@@ -476,7 +512,9 @@ def test_metrics_answer_the_lessons_questions() -> None:
 
 
 def test_from_scratch_metrics_say_whether_transfer_helped() -> None:
-    metrics = nodes.summarize_from_scratch(history([0.9]), history([0.2, 0.3]), history([0.35]))
+    metrics = transfer_report.summarize_from_scratch(
+        history([0.9]), history([0.2, 0.3]), history([0.35])
+    )
     assert metrics["fine_tuned"]["val_accuracy"] == 0.9
     assert metrics["from_scratch"]["val_accuracy"] == 0.35
     assert metrics["from_scratch_frozen"]["val_accuracy"] == 0.3
@@ -489,7 +527,7 @@ def _drawn(figure: Figure) -> list:
 
 
 def test_figures() -> None:
-    curves = nodes.plot_learning_curves(history([0.5, 0.8]), history([0.9]))
+    curves = transfer_report.plot_learning_curves(history([0.5, 0.8]), history([0.9]))
     assert isinstance(curves, Figure)
     assert [line.get_label() for line in _drawn(curves)] == [
         "pretrained, train",
@@ -497,13 +535,13 @@ def test_figures() -> None:
     ]
     np.testing.assert_array_equal(_drawn(curves)[1].get_xdata(), [1, 2, 3])
     np.testing.assert_array_equal(_drawn(curves)[1].get_ydata(), [0.5, 0.8, 0.9])
-    both = nodes.plot_learning_curves(
+    both = transfer_report.plot_learning_curves(
         history([0.5, 0.8]), history([0.9]), history([0.2, 0.3]), history([0.35])
     )
     assert len(_drawn(both)) == 4  # train and validation, pretrained and from scratch
     np.testing.assert_array_equal(_drawn(both)[3].get_ydata(), [0.2, 0.3, 0.35])
     predictions = {"outputs": np.eye(3)[[0, 1, 2, 2]], "y_true": np.array([0, 1, 2, 1])}
-    matrices = nodes.plot_confusion_matrices(
+    matrices = transfer_report.plot_confusion_matrices(
         predictions, predictions, {"classes": np.array([5, 6, 7])}
     )
     assert "0.750" in matrices.axes[0].get_title()
@@ -518,4 +556,4 @@ def test_a_partly_loaded_file_is_refused() -> None:
             warnings.warn("Skipping variable loading for layer 'conv_1'", UserWarning, stacklevel=2)
 
     with pytest.raises(UserInputError, match=r"would leave random weights: Skipping"):
-        nodes._load_weights(HalfLoading(), "base.weights.h5", "small_convnet")
+        transfer_model._load_weights(HalfLoading(), "base.weights.h5", "small_convnet")

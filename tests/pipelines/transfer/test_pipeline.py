@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from kedro.io.core import DatasetError
 
-from dnn_pipelines.pipelines.transfer.nodes import HISTORY_COLUMNS, MissingWeightsError
+from dnn_pipelines.pipelines.transfer.errors import MissingWeightsError
+from dnn_pipelines.pipelines.transfer.training import HISTORY_COLUMNS
+from dnn_pipelines.tracking.pins import UnpinnableInputError
 from tests.conftest import KedroProject, copy_project
 
 PIPELINE = ["transfer"]
@@ -141,8 +142,12 @@ def test_the_lesson_pipeline_does_not_train_from_scratch(registered_pipelines: d
 
 def test_from_scratch_before_the_lesson_says_what_to_run(tmp_path: Path) -> None:
     project = copy_project(tmp_path / "fresh")
-    with pytest.raises(DatasetError, match=r"split.npz' has been saved yet.*<writer>,<reader>"):
+    with pytest.raises(UnpinnableInputError) as refused:
         project.run(["transfer_from_scratch"])
+    message = str(refused.value)
+    for name in ("transfer.split", "transfer.pretrained.fine_tuned_history"):
+        assert f"'{name}' has no version saved by an earlier run in env 'test'" in message
+    assert "`kedro run --pipelines <writer>,<reader>`" in message
     assert not (project.data / "07_model_output").exists()  # nothing trained, nothing written
 
 
@@ -200,7 +205,7 @@ def test_base_weights_from_a_local_file(project: KedroProject) -> None:
     """A weights file made from a freshly built base, loaded by the pipeline's own code."""
     import keras  # noqa: PLC0415
 
-    from dnn_pipelines.pipelines.transfer.nodes import build_random_base  # noqa: PLC0415
+    from dnn_pipelines.pipelines.transfer.model import build_random_base  # noqa: PLC0415
     from dnn_pipelines.pipelines.transfer.params import BaseModelParams, ImageParams  # noqa: PLC0415
 
     params = project.context().params["transfer"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
-from dnn_pipelines.hooks import TENSORFLOW_TAG
 from dnn_pipelines.pipelines.augmentation.nodes import (
     build_augmenter,
     check_geometry,
@@ -19,6 +18,7 @@ from dnn_pipelines.pipelines.augmentation.nodes import (
     sample_single_effects,
     summarize_metrics,
 )
+from dnn_pipelines.tensorflow_settings import TENSORFLOW_TAG
 
 TOPIC = "augmentation"
 PARAMS = f"params:{TOPIC}"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
-from dnn_pipelines.hooks import TENSORFLOW_TAG
 from dnn_pipelines.pipelines.dropout.nodes import (
     build_model,
     collect_metrics,
@@ -28,6 +27,7 @@ from dnn_pipelines.pipelines.dropout.nodes import (
     train_model,
 )
 from dnn_pipelines.pipelines.dropout.params import INSTANCES
+from dnn_pipelines.tensorflow_settings import TENSORFLOW_TAG
 
 TOPIC = "dropout"
 

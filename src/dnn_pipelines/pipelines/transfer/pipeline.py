@@ -5,10 +5,8 @@ Everything lives in namespace `transfer` (one kedro-viz group; `params:x` reads
 model built on it, frozen phase, fine tuning), used by two pipelines:
 - `transfer` (the lesson): `transfer.pretrained` on the pretrained base (ImageNet, a file,
   or the base pretrained in the DAG on a source task), then its report;
-- `transfer_from_scratch` (beyond the lesson, opt-in): `transfer.from_scratch`, the same
-  architecture with random weights and the same training budget, compared with the
-  pretrained run; it reads `transfer.split` and the pretrained histories from the catalog.
-  It doubles the training time, which is why the lesson's pipeline does not include it.
+- `transfer_from_scratch` (beyond the lesson, opt-in, in its own package): the same
+  experiment from random weights, compared with the pretrained run.
 The report nodes' inputs are named in full (`transfer.pretrained.frozen_history`), so they
 get the namespace directly.
 `resolve_base_weights` needs no data, so it is in the first group of nodes the runner
@@ -19,9 +17,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
-from dnn_pipelines.hooks import TENSORFLOW_TAG
 from dnn_pipelines.pipelines.transfer.nodes import (
-    build_random_base,
     build_transfer_model,
     fine_tune_phase,
     load_digit_images,
@@ -30,15 +26,13 @@ from dnn_pipelines.pipelines.transfer.nodes import (
     prepare_base_model,
     resolve_base_weights,
     split_tasks,
-    summarize_from_scratch,
     summarize_transfer,
     train_frozen_phase,
 )
+from dnn_pipelines.tensorflow_settings import TENSORFLOW_TAG
 
 TOPIC = "transfer"
 PRETRAINED = "pretrained"
-FROM_SCRATCH = "from_scratch"
-SCRATCH_NAMESPACE = f"{TOPIC}.{FROM_SCRATCH}"
 SHARED_PARAMS = (
     "params:seed",
     "params:image",
@@ -78,17 +72,6 @@ def pretrained_base() -> Node:
         ["weights_file", "source_split", "params:image", "params:base_model", "params:seed"],
         ["base_model", "base_weights"],
         name="prepare_base",
-        tags=[TENSORFLOW_TAG],
-    )
-
-
-def random_base() -> Node:
-    """The same architecture with random weights."""
-    return Node(
-        build_random_base,
-        ["split", "params:image", "params:base_model", "params:seed"],
-        "base_model",
-        name="build_random_base",
         tags=[TENSORFLOW_TAG],
     )
 
@@ -136,17 +119,13 @@ def experiment(name: str, base: Node) -> Pipeline:
     )
 
 
-def _full(experiment_name: str, dataset: str) -> str:
+def full_name(experiment_name: str, dataset: str) -> str:
     return f"{TOPIC}.{experiment_name}.{dataset}"
 
 
 PRETRAINED_HISTORIES = {
-    "frozen_history": _full(PRETRAINED, "frozen_history"),
-    "fine_tuned_history": _full(PRETRAINED, "fine_tuned_history"),
-}
-SCRATCH_HISTORIES = {
-    "scratch_frozen_history": _full(FROM_SCRATCH, "frozen_history"),
-    "scratch_fine_tuned_history": _full(FROM_SCRATCH, "fine_tuned_history"),
+    "frozen_history": full_name(PRETRAINED, "frozen_history"),
+    "fine_tuned_history": full_name(PRETRAINED, "fine_tuned_history"),
 }
 
 
@@ -165,8 +144,8 @@ def report() -> Pipeline:
             Node(
                 plot_confusion_matrices,
                 {
-                    "frozen_predictions": _full(PRETRAINED, "frozen_predictions"),
-                    "fine_tuned_predictions": _full(PRETRAINED, "fine_tuned_predictions"),
+                    "frozen_predictions": full_name(PRETRAINED, "frozen_predictions"),
+                    "fine_tuned_predictions": full_name(PRETRAINED, "fine_tuned_predictions"),
                 }
                 | split,
                 f"{TOPIC}.confusion_matrix",
@@ -178,8 +157,8 @@ def report() -> Pipeline:
                 PRETRAINED_HISTORIES
                 | split
                 | {
-                    "param_counts": _full(PRETRAINED, "param_counts"),
-                    "base_weights": _full(PRETRAINED, "base_weights"),
+                    "param_counts": full_name(PRETRAINED, "param_counts"),
+                    "base_weights": full_name(PRETRAINED, "base_weights"),
                 },
                 f"{TOPIC}_metrics",
                 name="summarize",
@@ -189,38 +168,10 @@ def report() -> Pipeline:
     )
 
 
-def comparison() -> Pipeline:
-    """Pretrained against from scratch: curves and `transfer_from_scratch_metrics`."""
-    return Pipeline(
-        [
-            Node(
-                plot_learning_curves,
-                PRETRAINED_HISTORIES | SCRATCH_HISTORIES,
-                _full(FROM_SCRATCH, "learning_curves"),
-                name="plot_comparison_curves",
-                namespace=SCRATCH_NAMESPACE,
-            ),
-            Node(
-                summarize_from_scratch,
-                {"fine_tuned_history": PRETRAINED_HISTORIES["fine_tuned_history"]}
-                | SCRATCH_HISTORIES,
-                f"{TOPIC}_{FROM_SCRATCH}_metrics",
-                name="summarize",
-                namespace=SCRATCH_NAMESPACE,
-            ),
-        ]
-    )
-
-
-def _in_topic(pipeline: Pipeline) -> Pipeline:
+def in_topic(pipeline: Pipeline) -> Pipeline:
     return Pipeline(pipeline, namespace=TOPIC, parameters={"params:seed": "params:seed"})
 
 
 def create_pipeline(**kwargs: object) -> Pipeline:
     """The lesson: data and weights, the pretrained experiment, then its report."""
-    return _in_topic(data() + experiment(PRETRAINED, pretrained_base())) + report()
-
-
-def create_from_scratch_pipeline(**kwargs: object) -> Pipeline:
-    """The same architecture from random weights, compared with the pretrained run."""
-    return _in_topic(experiment(FROM_SCRATCH, random_base())) + comparison()
+    return in_topic(data() + experiment(PRETRAINED, pretrained_base())) + report()

@@ -21,10 +21,8 @@ a failed run's manifest names the error and lists the outputs it had saved. A ru
 fails before its pipeline starts (a bad parameter) writes none. Writing a manifest never
 fails the run: a problem is logged as an error, the artifacts are already saved.
 
-Since the hook resolves the pinned versions anyway, it also stops a run whose
-`--load-versions` names a version that does not exist, before any node runs, naming the
-dataset, the version and the versions that exist (Kedro alone fails only when the first
-node reading it runs).
+Before any node runs, the hook also checks the run's `--load-versions`
+(`dnn_pipelines.tracking.pins`).
 """
 
 from __future__ import annotations
@@ -36,6 +34,7 @@ import os
 import platform
 import re
 import shlex
+import socket
 import subprocess
 import sys
 import time
@@ -43,28 +42,36 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kedro.framework.hooks import hook_impl
 from kedro.io.core import (
     AbstractDataset,
     AbstractVersionedDataset,
-    VersionNotFoundError,
     is_parameter,
 )
 from kedro.pipeline import Node, Pipeline
 
+from dnn_pipelines.files import sha256_path, write_json_atomically
+from dnn_pipelines.tracking.pins import (
+    RunPins,
+    check_load_versions,
+    claim_save_version,
+    pin_run,
+)
+from dnn_pipelines.tracking.store import (
+    MANIFEST_NAME,
+    local_path,
+    manifest_dir,
+    relative_to_project,
+)
+
+if TYPE_CHECKING:
+    from dnn_pipelines.hooks import TensorFlowHook
+
 logger = logging.getLogger(__name__)
 
-PARTIAL_PREFIX = ".partial-"
-"""The hidden name of a file being saved, as in `dnn_pipelines.datasets.atomic` (a test
-checks they agree); not imported from there, which would load pandas and matplotlib into
-`python -m dnn_pipelines.versions`."""
 MANIFEST_FORMAT = 1
-MANIFEST_NAME = "run_manifest.json"
-MANIFEST_DIR = Path("data") / "09_tracking" / MANIFEST_NAME
-"""Relative to the project folder; each run adds `<save version>/run_manifest.json`."""
-
 TRACKED_DISTRIBUTIONS = (
     "kedro",
     "kedro-datasets",
@@ -74,46 +81,7 @@ TRACKED_DISTRIBUTIONS = (
     "numpy",
     "pandas",
 )
-_HASH_CHUNK = 1 << 20
 _GIT_TIMEOUT_S = 10
-
-
-def manifest_dir(project_path: Path) -> Path:
-    """The versioned folder holding every run manifest of a project."""
-    return Path(project_path) / MANIFEST_DIR
-
-
-def relative_to_project(path: Path, project_path: Path) -> str:
-    """A POSIX path relative to the project when inside it, so manifests survive a move."""
-    path = Path(path)
-    return (
-        path.relative_to(project_path) if path.is_relative_to(project_path) else path
-    ).as_posix()
-
-
-def sha256_file(path: Path) -> str:
-    """sha256 of one file, read in chunks (models are tens of MB)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while chunk := file.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def sha256_path(path: Path) -> tuple[str, int]:
-    """sha256 and size in bytes of a file or of a whole folder.
-
-    A folder hashes like the output of `sha256sum` over its files sorted by relative
-    path (`<sha256>  <relative path>` lines), so renaming or changing any file changes it.
-    """
-    if path.is_file():
-        return sha256_file(path), path.stat().st_size
-    lines = []
-    size = 0
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        lines.append(f"{sha256_file(file)}  {file.relative_to(path).as_posix()}\n")
-        size += file.stat().st_size
-    return hashlib.sha256("".join(lines).encode()).hexdigest(), size
 
 
 def _jsonable(value: Any) -> Any:
@@ -182,21 +150,6 @@ def runner_name(raw: str) -> str:
     return match.group(1) if match else raw
 
 
-def write_json_atomically(path: Path, content: dict[str, Any]) -> None:
-    """Write to a partial name in the same folder, flush to disk, then rename into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.parent / f"{PARTIAL_PREFIX}{os.getpid()}-{path.name}"
-    try:
-        with partial.open("w", encoding="utf-8") as file:
-            json.dump(content, file, indent=2, sort_keys=False)
-            file.write("\n")
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
 @dataclass
 class _RunState:
     """What the hook learns about one run before it can write the manifest."""
@@ -206,69 +159,30 @@ class _RunState:
     tensorflow_settings: dict[str, Any] | None = None
     parameters_used: dict[str, Any] = field(default_factory=dict)
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pins: RunPins | None = None
     node_started: dict[str, float] = field(default_factory=dict)
     node_seconds: dict[str, float] = field(default_factory=dict)
-
-
-def _local_path(dataset: AbstractDataset) -> Path | None:
-    """The local file path of a file dataset; None for memory or remote datasets."""
-    filepath = getattr(dataset, "_filepath", None)
-    if filepath is None or getattr(dataset, "_protocol", "file") not in ("file", "local"):
-        return None
-    return Path(str(filepath))
-
-
-def check_load_versions(load_versions: dict[str, str], pipeline: Pipeline, catalog: Any) -> None:
-    """Fail early on a pinned version that does not exist; warn on a pin the run overwrites.
-
-    Kedro itself would fail only when the first node reading the dataset runs, maybe after
-    minutes of training, and only for datasets whose load names the missing version.
-    """
-    produced = pipeline.all_outputs()
-    for name, version in sorted(load_versions.items()):
-        dataset = catalog.get(name)
-        if not isinstance(dataset, AbstractVersionedDataset) or _local_path(dataset) is None:
-            continue
-        filepath = _local_path(dataset)
-        if not (filepath / version / filepath.name).exists():
-            try:
-                existing = dataset.list_versions(full_path=False)
-            except VersionNotFoundError:
-                existing = []
-            raise VersionNotFoundError(
-                f"--load-versions {name}:{version}: dataset '{name}' has no version "
-                f"'{version}' (looked for {filepath / version / filepath.name}). "
-                f"Existing versions, newest first: {', '.join(existing) or 'none'}. "
-                f"`python -m dnn_pipelines.versions list {name}` shows them with their sizes."
-            )
-        if name in produced:
-            logger.warning(
-                "--load-versions pins '%s' to %s, but this run also saves '%s': the nodes "
-                "after its producer load the pinned version, not the new one. Start the run "
-                "after the producer (--from-nodes) to reuse the stored version.",
-                name,
-                version,
-                name,
-            )
+    started: tuple[dict[str, Any], Pipeline, Any] | None = None
+    """(run_params, pipeline, catalog) once the run has started: what an interrupt needs."""
 
 
 class RunManifestHook:
-    """Writes `data/09_tracking/run_manifest.json/<save version>/run_manifest.json` per run."""
+    """Writes `data/09_tracking/run_manifest.json/<save version>/run_manifest.json` per run.
 
-    def __init__(self) -> None:
+    The manifest is written when the run starts (status `running`: the save version is
+    claimed, the env and the pinned inputs recorded) and again when it ends (`success`,
+    `failed`, or `interrupted` for Ctrl-C), so every version under data/ has one.
+    """
+
+    def __init__(self, tensorflow: TensorFlowHook) -> None:
         self._runs: dict[str, _RunState] = {}
-        self._tensorflow_settings: dict[str, Any] | None = None
+        self._tensorflow = tensorflow
+        """Reads and validates tensorflow.yml once; the manifest records what it parsed."""
         self._default_env: str | None = None
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        """Keep tensorflow.yml as resolved for this env: precision and determinism move numbers."""
-        try:
-            config = dict(context.config_loader["tensorflow"])
-            self._tensorflow_settings = _jsonable(config.get("tensorflow", config))
-        except Exception:  # no tensorflow.yml: nothing to record
-            self._tensorflow_settings = None
-        # `kedro run` without --env reports env None; the config came from the default env.
+        """Keep the env the config came from: `kedro run` without --env reports None."""
         self._default_env = getattr(context.config_loader, "default_run_env", None) or None
 
     @hook_impl
@@ -278,39 +192,59 @@ class RunManifestHook:
             return
         state = self._runs.setdefault(save_version, _RunState(datetime.now(UTC)))
         state.parameters = parameters.get("parameters", {})
-        state.tensorflow_settings = self._tensorflow_settings
+        settings = self._tensorflow.settings
+        state.tensorflow_settings = None if settings is None else settings.model_dump(mode="json")
+
+    def env_of(self, run_params: dict[str, Any]) -> str | None:
+        """The run's env: `kedro run` without --env reports None for the default env."""
+        return run_params.get("env") or self._default_env
 
     @hook_impl
     def before_pipeline_run(
         self, run_params: dict[str, Any], pipeline: Pipeline, catalog: Any
     ) -> None:
-        """Check pinned versions, then resolve, record and so pin every versioned input.
+        """Pin what the run reads, claim its save version and write its `running` manifest.
 
-        A `--load-versions` naming a version that does not exist stops the run here, before
-        any node runs, with the dataset, the version and the versions that do exist.
+        A `--load-versions` naming a version that does not exist, an input no earlier run
+        of this env saved, or a save version another run holds stops the run here, before
+        any node runs and without writing anything.
         """
+        save_version = run_params["run_id"]
+        project_path = Path(run_params["project_path"])
         try:
             check_load_versions(run_params.get("load_versions") or {}, pipeline, catalog)
-        except VersionNotFoundError:
-            self._runs.pop(run_params["run_id"], None)
+            pins = pin_run(
+                pipeline,
+                catalog,
+                project_path=project_path,
+                save_version=save_version,
+                env=str(self.env_of(run_params)),
+                run_params=run_params,
+            )
+            claim_save_version(project_path, save_version)
+        except Exception:
+            self._runs.pop(save_version, None)
             raise
-        state = self._runs.setdefault(run_params["run_id"], _RunState(datetime.now(UTC)))
+        state = self._runs.setdefault(save_version, _RunState(datetime.now(UTC)))
+        state.pins = pins
+        state.started = (run_params, pipeline, catalog)
         try:
-            self._record_inputs(state, Path(run_params["project_path"]), pipeline, catalog)
+            self._record_inputs(state, project_path, pipeline, catalog)
         except Exception:  # the manifest must never be why a run fails
-            logger.exception("Could not record the inputs of run %s", run_params["run_id"])
+            logger.exception("Could not record the inputs of run %s", save_version)
+        self._write(run_params, pipeline, catalog, state, "running")
 
     def _record_inputs(
         self, state: _RunState, project_path: Path, pipeline: Pipeline, catalog: Any
     ) -> None:
-        for name in sorted(pipeline.inputs()):
+        reused = set(state.pins.reused_outputs) if state.pins else set()
+        for name in sorted(pipeline.inputs() | reused):
             if is_parameter(name):
                 continue
             dataset = catalog.get(name)
             if not isinstance(dataset, AbstractVersionedDataset) or not dataset._version:
                 continue
             try:
-                # Caches the version on the dataset: the load uses exactly this one.
                 version = dataset.resolve_load_version()
             except Exception:  # the load itself raises the clear error
                 continue
@@ -340,34 +274,57 @@ class RunManifestHook:
         self, run_params: dict[str, Any], pipeline: Pipeline, catalog: Any
     ) -> None:
         """Write the manifest of a successful run."""
-        self._write(run_params, pipeline, catalog, error=None)
+        self._finish(run_params, pipeline, catalog, "success")
 
     @hook_impl
     def on_pipeline_error(
         self, error: Exception, run_params: dict[str, Any], pipeline: Pipeline, catalog: Any
     ) -> None:
         """Write the manifest of a failed run: what it was and what it had saved."""
-        self._write(run_params, pipeline, catalog, error=error)
+        self._finish(run_params, pipeline, catalog, "failed", error)
+
+    def interrupt_open_runs(self) -> None:
+        """Ctrl-C: Kedro calls no hook for it, so the CLI asks for the manifests here."""
+        for save_version, state in list(self._runs.items()):
+            if state.started is not None:
+                run_params, pipeline, catalog = state.started
+                self._finish(run_params, pipeline, catalog, "interrupted")
+            self._runs.pop(save_version, None)
+
+    def _finish(
+        self,
+        run_params: dict[str, Any],
+        pipeline: Pipeline,
+        catalog: Any,
+        status: str,
+        error: BaseException | None = None,
+    ) -> None:
+        state = self._runs.pop(run_params["run_id"], None)
+        if state is None or state.started is None:  # refused before it started
+            return
+        self._write(run_params, pipeline, catalog, state, status, error)
 
     def _write(
         self,
         run_params: dict[str, Any],
         pipeline: Pipeline,
         catalog: Any,
-        error: Exception | None,
+        state: _RunState,
+        status: str,
+        error: BaseException | None = None,
     ) -> None:
         save_version = run_params["run_id"]
-        state = self._runs.pop(save_version, None) or _RunState(datetime.now(UTC))
         project_path = Path(run_params["project_path"])
         target = manifest_dir(project_path) / save_version / MANIFEST_NAME
         try:
-            manifest = self._manifest(run_params, pipeline, catalog, state, error)
+            manifest = self._manifest(run_params, pipeline, catalog, state, status, error)
             write_json_atomically(target, manifest)
         except Exception:
             logger.exception("Could not write the run manifest %s", target)
             return
-        shown = relative_to_project(target, project_path)
-        logger.info("Run manifest (%s): %s", manifest["status"], shown)
+        if status != "running":
+            shown = relative_to_project(target, project_path)
+            logger.info("Run manifest (%s): %s", status, shown)
 
     def _manifest(
         self,
@@ -375,21 +332,25 @@ class RunManifestHook:
         pipeline: Pipeline,
         catalog: Any,
         state: _RunState,
-        error: Exception | None,
+        status: str,
+        error: BaseException | None,
     ) -> dict[str, Any]:
         project_path = Path(run_params["project_path"])
         save_version = run_params["run_id"]
-        finished_at = datetime.now(UTC)
+        finished_at = None if status == "running" else datetime.now(UTC)
         parameters = _jsonable(state.parameters)
         parameters_used = _jsonable(state.parameters_used)
         return {
             "manifest_format": MANIFEST_FORMAT,
             "save_version": save_version,
-            "status": "failed" if error else "success",
+            "status": status,
             "error": f"{type(error).__name__}: {error}" if error else None,
             "started_at": state.started_at.isoformat(),
-            "finished_at": finished_at.isoformat(),
-            "duration_s": round((finished_at - state.started_at).total_seconds(), 3),
+            "finished_at": finished_at and finished_at.isoformat(),
+            "duration_s": finished_at
+            and round((finished_at - state.started_at).total_seconds(), 3),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
             # compute time per node, slowest first (SequentialRunner; ParallelRunner's
             # workers run the hooks in other processes, so it stays empty there)
             "node_seconds": dict(
@@ -400,7 +361,7 @@ class RunManifestHook:
             "git": git_state(project_path),
             "versions": package_versions(),
             "platform": platform.platform(),
-            "env": run_params.get("env") or self._default_env,
+            "env": self.env_of(run_params),
             "pipelines": run_params.get("pipeline_names") or ["__default__"],
             "runner": runner_name(str(run_params.get("runner"))),
             "filters": {
@@ -423,8 +384,13 @@ class RunManifestHook:
             "parameters_sha256": parameters_sha256(parameters),
             "parameters": parameters,
             "tensorflow_settings": state.tensorflow_settings,
+            "pins": state.pins.as_dict() if state.pins else None,
             "inputs": state.inputs,
-            "outputs": self._outputs(pipeline, catalog, save_version, project_path),
+            "outputs": (
+                {}
+                if status == "running"
+                else self._outputs(pipeline, catalog, save_version, project_path)
+            ),
         }
 
     def _outputs(
@@ -434,7 +400,7 @@ class RunManifestHook:
         outputs = {}
         for name in sorted(pipeline.all_outputs()):
             dataset = catalog.get(name)
-            if dataset is None or _local_path(dataset) is None:
+            if dataset is None or local_path(dataset) is None:
                 continue
             versioned = isinstance(dataset, AbstractVersionedDataset) and bool(dataset._version)
             version = dataset.resolve_save_version() if versioned else None
@@ -448,7 +414,7 @@ class RunManifestHook:
         dataset: AbstractDataset, version: str | None, project_path: Path
     ) -> dict[str, Any]:
         """Version, path, size and sha256 of one dataset version (nulls when it is absent)."""
-        filepath = _local_path(dataset)
+        filepath = local_path(dataset)
         if filepath is None:
             return {
                 "filepath": None,

@@ -1,0 +1,141 @@
+"""Transfer reporting: the metrics that answer the lesson's questions, and the figures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from sklearn.metrics import confusion_matrix
+
+from dnn_pipelines.plotting import new_figure
+
+
+def _last(history: pd.DataFrame) -> dict[str, float]:
+    row = history.iloc[-1]
+    return {
+        "val_accuracy": float(row["val_accuracy"]),
+        "val_loss": float(row["val_loss"]),
+        "train_accuracy": float(row["accuracy"]),
+        "train_loss": float(row["loss"]),
+        "epochs": len(history),
+    }
+
+
+def summarize_transfer(
+    frozen_history: pd.DataFrame,
+    fine_tuned_history: pd.DataFrame,
+    param_counts: dict[str, int],
+    base_weights: dict[str, Any],
+    split: dict[str, np.ndarray],
+) -> dict[str, Any]:
+    """`transfer_metrics`: the numbers that answer the lesson's questions.
+
+    "What percentage of the parameters will be modified?" (trainable_fraction_frozen),
+    "how does the model perform?" (frozen, fine_tuned) and "did the fine tuning improve
+    the results?" (fine_tuning_gain).
+    """
+    frozen = _last(frozen_history)
+    fine_tuned = _last(fine_tuned_history)
+    return {
+        "frozen": frozen,
+        "fine_tuned": fine_tuned,
+        "fine_tuning_gain": fine_tuned["val_accuracy"] - frozen["val_accuracy"],
+        "total_params": param_counts["total_params"],
+        "trainable_params_frozen": param_counts["trainable_params_frozen"],
+        "trainable_params_fine_tuned": param_counts["trainable_params_fine_tuned"],
+        "trainable_fraction_frozen": (
+            param_counts["trainable_params_frozen"] / param_counts["total_params"]
+        ),
+        "base_weights": base_weights,
+        "classes": split["classes"].tolist(),
+        "n_train": len(split["y_train"]),
+        "n_val": len(split["y_val"]),
+    }
+
+
+def summarize_from_scratch(
+    fine_tuned_history: pd.DataFrame,
+    scratch_frozen_history: pd.DataFrame,
+    scratch_fine_tuned_history: pd.DataFrame,
+) -> dict[str, Any]:
+    """`transfer_from_scratch_metrics`: beyond the lesson, "did transfer help?"
+
+    transfer_gain is the pretrained model's final validation accuracy minus that of the
+    same architecture trained from random weights with the same budget.
+    """
+    fine_tuned = _last(fine_tuned_history)
+    from_scratch = _last(scratch_fine_tuned_history)
+    return {
+        "fine_tuned": fine_tuned,
+        "from_scratch": from_scratch,
+        "from_scratch_frozen": _last(scratch_frozen_history),
+        "transfer_gain": fine_tuned["val_accuracy"] - from_scratch["val_accuracy"],
+    }
+
+
+def _curve(history: pd.DataFrame, offset: int) -> np.ndarray:
+    return history["epoch"].to_numpy() + offset
+
+
+def plot_learning_curves(
+    frozen_history: pd.DataFrame,
+    fine_tuned_history: pd.DataFrame,
+    scratch_frozen_history: pd.DataFrame | None = None,
+    scratch_fine_tuned_history: pd.DataFrame | None = None,
+) -> Figure:
+    """Accuracy and loss over both phases; with the from-scratch histories, both runs."""
+    figure, axes = new_figure(1, 2)
+    boundary = len(frozen_history)
+    runs = [("pretrained", "tab:blue", frozen_history, fine_tuned_history)]
+    if scratch_frozen_history is not None and scratch_fine_tuned_history is not None:
+        runs.append(
+            ("from scratch", "tab:orange", scratch_frozen_history, scratch_fine_tuned_history)
+        )
+    for ax, metric in zip(axes[0], ("accuracy", "loss"), strict=True):
+        for label, colour, first, second in runs:
+            history = pd.concat([first, second.assign(epoch=_curve(second, len(first)))])
+            ax.plot(history["epoch"], history[metric], "--", color=colour, label=f"{label}, train")
+            ax.plot(
+                history["epoch"],
+                history[f"val_{metric}"],
+                "-o",
+                color=colour,
+                label=f"{label}, validation",
+            )
+        ax.axvline(boundary + 0.5, color="grey", linestyle=":")
+        ax.annotate("fine tuning →", (boundary + 0.55, 0.02), xycoords=("data", "axes fraction"))
+        ax.set_xlabel("epoch (phase 1: base frozen; after the dotted line, phase 2: fine tuning)")
+        ax.set_ylabel(metric)
+        ax.grid(True)
+        ax.legend()
+    axes[0, 0].set_title("Accuracy")
+    axes[0, 1].set_title("Loss")
+    return figure
+
+
+def plot_confusion_matrices(
+    frozen_predictions: dict[str, np.ndarray],
+    fine_tuned_predictions: dict[str, np.ndarray],
+    split: dict[str, np.ndarray],
+) -> Figure:
+    """Validation confusion matrices after phase 1 and after fine tuning (rows: true digit)."""
+    classes = split["classes"]
+    figure, axes = new_figure(1, 2, size=(12, 5.5))
+    labels = np.arange(len(classes))
+    panels = (("frozen base", frozen_predictions), ("fine-tuned", fine_tuned_predictions))
+    for ax, (title, predictions) in zip(axes[0], panels, strict=True):
+        predicted = np.argmax(predictions["outputs"], axis=1)
+        matrix = confusion_matrix(predictions["y_true"], predicted, labels=labels)
+        ax.imshow(matrix, cmap="Blues")
+        for (row, col), count in np.ndenumerate(matrix):
+            colour = "white" if count > matrix.max() / 2 else "black"
+            ax.text(col, row, str(count), ha="center", va="center", color=colour)
+        accuracy = np.trace(matrix) / max(matrix.sum(), 1)
+        ax.set_title(f"{title}: validation accuracy {accuracy:.3f}")
+        ax.set_xticks(labels, [str(digit) for digit in classes])
+        ax.set_yticks(labels, [str(digit) for digit in classes])
+        ax.set_xlabel("predicted digit")
+        ax.set_ylabel("true digit")
+    return figure
