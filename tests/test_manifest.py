@@ -52,6 +52,10 @@ class TinyParams(StrictParams):
     sleep_s: float = Field(default=0.0, ge=0)
 
 
+BLOCKS = {"tiny": TinyParams}
+"""The parameter block this registry adds (the project's check knows the project's)."""
+
+
 def make_data(seed: Seed, params: TinyParams) -> dict[str, np.ndarray]:
     """Seeded random numbers."""
     rng = np.random.default_rng(int(seed))

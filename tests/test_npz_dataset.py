@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ from kedro.io import Version
 from kedro.io.core import DatasetError, VersionNotFoundError
 
 from dnn_pipelines.datasets import NpzDataset
+from dnn_pipelines.datasets.atomic import UnsafeArtifactError
 from dnn_pipelines.files import PARTIAL_PREFIX
 
 
@@ -55,11 +57,38 @@ def test_refuses_object_arrays(tmp_path):
     assert not (tmp_path / "a.npz").exists()
 
 
-def test_loads_without_pickle(tmp_path):
+def test_a_pickled_array_is_refused_as_unsafe_before_it_is_read(tmp_path, monkeypatch):
     path = tmp_path / "evil.npz"
     np.savez(path, payload=np.array([{"a": 1}], dtype=object))
-    with pytest.raises(DatasetError, match="Object arrays cannot be loaded"):
+    monkeypatch.setattr(np, "load", lambda *a, **k: pytest.fail("np.load reached"))
+    with pytest.raises(UnsafeArtifactError, match=r"Refused: unsafe to load .*'payload.npy' holds"):
         NpzDataset(filepath=str(path)).load()
+
+
+def _zip_bomb(path, elements: int) -> None:
+    """A valid .npz of `elements` float64 zeros, compressed to a few MB."""
+    with (
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive,
+        archive.open("zeros.npy", "w", force_zip64=True) as member,
+    ):
+        header = {"descr": "<f8", "fortran_order": False, "shape": (elements,)}
+        np.lib.format.write_array_header_1_0(member, header)
+        chunk = bytes(1 << 20)
+        for _ in range(elements * 8 // len(chunk)):
+            member.write(chunk)
+
+
+def test_an_archive_that_would_expand_past_the_limit_is_refused_from_its_headers(tmp_path):
+    path = tmp_path / "bomb.npz"
+    _zip_bomb(path, 2**25)  # 256 MiB of zeros in memory, under 300 KB on disk
+    assert path.stat().st_size < 1 << 20
+    with pytest.raises(UnsafeArtifactError) as refused:
+        NpzDataset(filepath=str(path), max_load_bytes=2**27).load()
+    assert f"would expand to {2**28} bytes in memory, more than max_load_bytes = {2**27}" in str(
+        refused.value
+    )
+    loaded = NpzDataset(filepath=str(path), max_load_bytes=2**28).load()  # at the limit: loads
+    assert loaded["zeros"].shape == (2**25,)
 
 
 def test_crash_mid_save_leaves_nothing_a_load_would_pick(tmp_path, monkeypatch):

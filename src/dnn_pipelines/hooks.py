@@ -1,16 +1,24 @@
-"""Project hooks: TensorFlow is configured only for runs that contain a TensorFlow node."""
+"""Project hooks, thin: they call into the modules that own each concern.
+
+- `ParametersHook`: every parameter key at every depth is known, and the sizes they ask
+  for fit the budget, before anything runs;
+- `TensorFlowHook`: TensorFlow is configured only for runs that contain a TensorFlow node.
+"""
 
 from __future__ import annotations
 
 import importlib
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Pipeline
 
+from dnn_pipelines.parameters import check_parameter_tree
+from dnn_pipelines.resources import ResourceBudget, check_budget, parse_budget
 from dnn_pipelines.tensorflow_settings import (
     TENSORFLOW_TAG,
     TensorFlowSettings,
@@ -19,6 +27,38 @@ from dnn_pipelines.tensorflow_settings import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+class ParametersHook:
+    """Refuses a run whose parameters hold an unknown key or a refused value anywhere, or
+    ask for more memory or disk than `resources.yml` allows, before any node runs.
+
+    Kedro validates only the `params:` inputs of the nodes that run, so a typo in any other
+    key (`dropout.trainig.epochs`, `sed`) would be silently ignored.
+    """
+
+    def __init__(self) -> None:
+        self._parameters: dict[str, Any] = {}
+        self._budget = ResourceBudget()
+        self._data_dir = Path("data")
+
+    @hook_impl
+    def after_context_created(self, context: KedroContext) -> None:
+        """Check conf/base, the env, conf/local and --params, merged, before any node.
+
+        Reads the raw merged config: `context.params` would first run Kedro's own
+        validation of every registered pipeline (importing them all).
+        """
+        self._parameters = dict(context.config_loader["parameters"])
+        check_parameter_tree(self._parameters)
+        self._budget = parse_budget(context.config_loader["resources"])
+        self._data_dir = Path(context.project_path) / "data"
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, pipeline: Pipeline) -> None:
+        """Before the run claims its version: the sections in it must fit the budget."""
+        sections = {node.namespace.split(".")[0] for node in pipeline.nodes if node.namespace}
+        check_budget(sections, self._parameters, self._budget, self._data_dir)
 
 
 class TensorFlowHook:

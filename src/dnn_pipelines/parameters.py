@@ -6,11 +6,18 @@ A node annotates its `params:` input with a model from here or a subclass of
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Self
+import difflib
+import importlib
+import pkgutil
+from types import UnionType
+from typing import Annotated, Any, Literal, Self, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 
+from dnn_pipelines.errors import UserInputError
+
 SEED_MAX = 2**32 - 1
+PIPELINES_PACKAGE = "dnn_pipelines.pipelines"
 
 
 def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
@@ -26,9 +33,10 @@ def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
 
 
 class Strict(BaseModel):
-    """Unknown keys are typos, so they are errors; instances are read-only."""
+    """Unknown keys are typos, so they are errors; instances are read-only; no float is
+    infinite or NaN (`.inf` passes YAML, then breaks scikit-learn or a plot far later)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class StrictParams(Strict):
@@ -58,3 +66,116 @@ class Seed(RootModel[Annotated[int, Field(strict=True, ge=0, le=SEED_MAX)]]):
 
     def __int__(self) -> int:
         return self.root
+
+
+class ParameterTreeError(UserInputError, ValueError):
+    """Parameter keys that no section knows, or values its models refuse."""
+
+
+def parameter_blocks() -> dict[str, Any]:
+    """Every top-level parameter key and the model of its whole block.
+
+    Each section's `params.py` declares `BLOCKS`; only those modules are imported (pydantic
+    alone), so the check costs no section's heavy imports. A pipeline registry configured
+    in place of the project's (`kedro.framework.project.pipelines.configure`) may declare
+    `BLOCKS` of its own.
+    """
+    from kedro.framework.project import pipelines  # noqa: PLC0415
+
+    registry = pipelines._pipelines_module  # the configured registry module's name
+    blocks: dict[str, Any] = {"seed": Seed}
+    if registry:
+        blocks |= getattr(importlib.import_module(registry), "BLOCKS", {})
+    package = importlib.import_module(PIPELINES_PACKAGE)
+    for module in pkgutil.iter_modules(package.__path__):
+        try:
+            params = importlib.import_module(f"{PIPELINES_PACKAGE}.{module.name}.params")
+        except ModuleNotFoundError:
+            continue  # a pipeline package without parameters of its own
+        blocks |= getattr(params, "BLOCKS", {})
+    return blocks
+
+
+def _unwrap(annotation: Any) -> Any:
+    """The model or container inside `X | None`, `Annotated[X, ...]` and RootModels."""
+    while True:
+        if get_origin(annotation) in (Union, UnionType):
+            options = [arg for arg in get_args(annotation) if arg is not type(None)]
+            annotation = options[0] if len(options) == 1 else annotation
+            if len(options) != 1:
+                return annotation
+        elif get_origin(annotation) is Annotated:
+            annotation = get_args(annotation)[0]
+        elif isinstance(annotation, type) and issubclass(annotation, RootModel):
+            annotation = annotation.model_fields["root"].annotation
+        else:
+            return annotation
+
+
+def keys_at(model: Any, path: tuple[Any, ...]) -> list[str]:
+    """The keys a model allows at `path` inside its block ([] where any key goes)."""
+    annotation = _unwrap(model)
+    for part in path:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(str(part))
+            if field is None:
+                return []
+            annotation = _unwrap(field.annotation)
+        elif get_origin(annotation) is dict:
+            annotation = _unwrap(get_args(annotation)[1])
+        else:
+            return []
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return list(annotation.model_fields)
+    if get_origin(annotation) is dict:
+        key_type = _unwrap(get_args(annotation)[0])
+        return [str(key) for key in get_args(key_type)] if get_origin(key_type) is Literal else []
+    return []
+
+
+def _did_you_mean(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
+    hint = f"; did you mean `{close[0]}`?" if close else ""
+    return f"{hint} Known keys here: {', '.join(known)}" if known else hint
+
+
+def tree_problems(parameters: dict[str, Any]) -> list[str]:
+    """One line per unknown key or refused value, anywhere in the parameter tree."""
+    blocks = parameter_blocks()
+    problems = [
+        f"  - {key}: missing (a parameters file under conf/base defines it; was it deleted?)"
+        for key in sorted(set(blocks) - set(parameters))
+    ]
+    for key, block in sorted(parameters.items()):
+        model = blocks.get(key)
+        if model is None:
+            problems.append(f"  - {key}: unknown parameter{_did_you_mean(key, sorted(blocks))}")
+            continue
+        try:
+            model.__pydantic_validator__.validate_python(block)
+        except ValidationError as error:
+            unknown: list[tuple[Any, ...]] = []
+            for item in error.errors():
+                loc = tuple(part for part in item["loc"] if part != "[key]")
+                path = ".".join(str(part) for part in (key, *loc))
+                if any(loc[: len(bad)] == bad for bad in unknown):
+                    continue  # the fields of an unknown entry: already reported
+                if item["type"] == "extra_forbidden" or "[key]" in item["loc"]:
+                    unknown.append(loc)
+                    known = keys_at(model, loc[:-1])
+                    problems.append(f"  - {path}: unknown key{_did_you_mean(str(loc[-1]), known)}")
+                else:
+                    given = "missing" if item["type"] == "missing" else repr(item.get("input"))
+                    problems.append(f"  - {path} = {given}: {item['msg']}")
+    return problems
+
+
+def check_parameter_tree(parameters: dict[str, Any]) -> None:
+    """Refuse the run when any key at any depth is unknown or any value invalid."""
+    problems = tree_problems(parameters)
+    if problems:
+        raise ParameterTreeError(
+            f"{len(problems)} parameter problem(s); nothing ran:\n"
+            + "\n".join(problems)
+            + "\nFix them in conf/<env>/parameters*.yml or in --params."
+        )

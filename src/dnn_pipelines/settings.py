@@ -4,7 +4,7 @@ import warnings
 
 from kedro.config import OmegaConfigLoader
 
-from dnn_pipelines.hooks import TensorFlowHook
+from dnn_pipelines.hooks import ParametersHook, TensorFlowHook
 from dnn_pipelines.tracking.manifest import RunManifestHook
 
 # Kedro's own config loader calls OmegaConf's deprecated register_new_resolver on every run;
@@ -14,13 +14,16 @@ warnings.filterwarnings(
 )
 
 _TENSORFLOW_HOOK = TensorFlowHook()
-HOOKS = (_TENSORFLOW_HOOK, RunManifestHook(tensorflow=_TENSORFLOW_HOOK))
+HOOKS = (ParametersHook(), _TENSORFLOW_HOOK, RunManifestHook(tensorflow=_TENSORFLOW_HOOK))
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
-    "config_patterns": {"tensorflow": ["tensorflow*", "tensorflow*/**"]},
+    "config_patterns": {
+        "tensorflow": ["tensorflow*", "tensorflow*/**"],
+        "resources": ["resources*", "resources*/**"],
+    },
     # soft: an env (local, test, offline) overrides single keys and keeps the rest.
-    "merge_strategy": {"parameters": "soft", "tensorflow": "soft"},
+    "merge_strategy": {"parameters": "soft", "tensorflow": "soft", "resources": "soft"},
 }

@@ -25,6 +25,10 @@ from dnn_pipelines.files import partial_name, publish
 LOCAL_PROTOCOLS = ("file", "local")
 
 
+class UnsafeArtifactError(DatasetError):
+    """A stored file that loading would have to run code for (pickle, Lambda layers)."""
+
+
 def _raw(method: Callable[..., Any]) -> Callable[..., Any]:
     """The undecorated save/load of a Kedro dataset.
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import zipfile
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -15,7 +17,41 @@ from kedro.io.core import (
     get_protocol_and_path,
 )
 
-from dnn_pipelines.datasets.atomic import AtomicSaveMixin
+from dnn_pipelines.datasets.atomic import AtomicSaveMixin, UnsafeArtifactError
+
+DEFAULT_MAX_LOAD_BYTES = 1 << 30
+"""1 GiB: far above any array of the lesson; a catalog entry may raise it."""
+
+
+HEADER_READERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+}
+
+
+def _check_headers(file: Any, path: str, max_bytes: int) -> None:
+    """Refuse pickled (object) arrays and archives that expand past `max_bytes`.
+
+    A damaged file raises what zipfile or numpy raise; the dataset's load names it.
+    """
+    total = 0
+    with zipfile.ZipFile(file) as archive:
+        for member in archive.namelist():
+            with archive.open(member) as stream:
+                version = np.lib.format.read_magic(stream)
+                shape, _, dtype = HEADER_READERS[version](stream)
+            if dtype.hasobject:
+                raise UnsafeArtifactError(
+                    f"Refused: unsafe to load '{path}': array '{member}' holds Python "
+                    "objects, which only pickle can load, and a pickle can run any code."
+                )
+            total += math.prod(shape) * dtype.itemsize
+    if total > max_bytes:
+        raise UnsafeArtifactError(
+            f"Refused: '{path}' would expand to {total} bytes in memory, more than "
+            f"max_load_bytes = {max_bytes} (from its headers; nothing was allocated). Raise "
+            "max_load_bytes on the catalog entry if the file is meant to be that big."
+        )
 
 
 class _NpzFile(AbstractVersionedDataset[dict[str, np.ndarray], dict[str, np.ndarray]]):
@@ -26,6 +62,7 @@ class _NpzFile(AbstractVersionedDataset[dict[str, np.ndarray], dict[str, np.ndar
         *,
         filepath: str,
         compressed: bool = True,
+        max_load_bytes: int = DEFAULT_MAX_LOAD_BYTES,
         version: Version | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
@@ -34,6 +71,7 @@ class _NpzFile(AbstractVersionedDataset[dict[str, np.ndarray], dict[str, np.ndar
         fs_args = {"auto_mkdir": True} if protocol == "file" else {}
         self._fs = fsspec.filesystem(protocol, **fs_args)
         self._compressed = compressed
+        self._max_load_bytes = max_load_bytes
         self.metadata = metadata
         super().__init__(
             filepath=PurePosixPath(path),
@@ -46,10 +84,17 @@ class _NpzFile(AbstractVersionedDataset[dict[str, np.ndarray], dict[str, np.ndar
         return {"filepath": self._filepath, "protocol": self._protocol, "version": self._version}
 
     def load(self) -> dict[str, np.ndarray]:
-        """Read every array of the file into memory."""
+        """Read every array of the file into memory, once its headers say it is safe.
+
+        Each array's header (dtype, shape) is read first: object arrays (pickles) and files
+        that would expand past `max_load_bytes` are refused before anything is allocated.
+        """
         path = get_filepath_str(self._get_load_path(), self._protocol)
-        with self._fs.open(path, "rb") as file, np.load(file, allow_pickle=False) as archive:
-            return {name: archive[name] for name in archive.files}
+        with self._fs.open(path, "rb") as file:
+            _check_headers(file, path, self._max_load_bytes)
+            file.seek(0)
+            with np.load(file, allow_pickle=False) as archive:
+                return {name: archive[name] for name in archive.files}
 
     def save(self, data: dict[str, np.ndarray]) -> None:
         """Write the named arrays; refuse anything that is not a dict of plain arrays."""

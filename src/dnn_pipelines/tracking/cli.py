@@ -207,7 +207,7 @@ def prune(options: _Options, keep: int, apply_: bool, stale_after: float) -> Non
     project_path = options.project_path
     datasets = scan(project_path / "data", project_path)
     name_datasets(datasets, project_path, options.env, options.use_catalog)
-    plan = plan_prune(project_path, keep, stale_after * 60, datasets)
+    plan = plan_prune(project_path, keep, datasets, stale_after * 60)
     verb = "delete" if apply_ else "would delete"
     for removal in plan.removals:
         shown = removal.path.relative_to(project_path).as_posix()

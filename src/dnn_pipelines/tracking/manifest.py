@@ -230,8 +230,8 @@ class RunManifestHook:
         state.started = (run_params, pipeline, catalog)
         try:
             self._record_inputs(state, project_path, pipeline, catalog)
-        except Exception:  # the manifest must never be why a run fails
-            logger.exception("Could not record the inputs of run %s", save_version)
+        except Exception as error:  # the manifest must never be why a run fails
+            logger.error("Could not record the inputs of run %s: %s", save_version, error)
         self._write(run_params, pipeline, catalog, state, "running")
 
     def _record_inputs(
@@ -319,8 +319,8 @@ class RunManifestHook:
         try:
             manifest = self._manifest(run_params, pipeline, catalog, state, status, error)
             write_json_atomically(target, manifest)
-        except Exception:
-            logger.exception("Could not write the run manifest %s", target)
+        except Exception as problem:  # one line: the run's own error is what the user needs
+            logger.error("Could not write the run manifest %s: %s", target, problem)
             return
         if status != "running":
             shown = relative_to_project(target, project_path)

@@ -24,13 +24,13 @@ from pathlib import Path
 from dnn_pipelines.files import PARTIAL_PREFIX
 from dnn_pipelines.tracking.store import (
     MANIFEST_DIR,
+    VERSION_PATTERN,
     DatasetVersion,
     VersionedDataset,
     VersionsError,
     manifest_versions,
     read_manifest,
     referenced_versions,
-    scan,
     version_at,
 )
 
@@ -103,67 +103,81 @@ def kept_runs(project_path: Path, keep: int, now: float, stale_after_s: float) -
     return sorted(set(kept) | set(extra), reverse=True)
 
 
+@dataclass(frozen=True)
+class _Keep:
+    """What every dataset's versions are judged against."""
+
+    keep: int
+    present: str
+    """The version name of now: anything newer is future-dated."""
+    kept_manifests: list[str]
+    referenced: set[tuple[str, str]]
+    running: set[str]
+    stale: Callable[[Path], bool]
+
+
 def plan_prune(
     project_path: Path,
     keep: int,
+    datasets: list[VersionedDataset],
     stale_after_s: float = DEFAULT_STALE_AFTER_MIN * 60,
-    datasets: list[VersionedDataset] | None = None,
     now: float | None = None,
 ) -> PrunePlan:
-    """Decide what to delete: old versions no kept manifest needs, stale leftovers."""
+    """Decide what to delete among named `datasets`: old versions no kept run needs, and
+    stale leftovers. Datasets without a name (no catalog entry, no manifest) are left alone."""
     if keep < 1:
         raise VersionsError("--keep must be at least 1: the newest version is never deleted")
     now = time.time() if now is None else now
-    if datasets is None:
-        datasets = scan(project_path / "data", project_path)
     kept_manifests = kept_runs(project_path, keep, now, stale_after_s)
-    referenced: set[tuple[str, str]] = set()
-    for version in kept_manifests:
-        referenced |= referenced_versions(read_manifest(project_path, version))
-    present = version_at(now)
-    running = {
-        version
-        for version in kept_manifests
-        if read_manifest(project_path, version).get("status") == "running"
-    }
-    manifest_filepath = MANIFEST_DIR.as_posix()
-
-    def stale(path: Path) -> bool:
-        return now - path.lstat().st_mtime >= stale_after_s
-
+    manifests = {version: read_manifest(project_path, version) for version in kept_manifests}
+    rules = _Keep(
+        keep=keep,
+        present=version_at(now),
+        kept_manifests=kept_manifests,
+        referenced=set().union(*map(referenced_versions, manifests.values())),
+        running={v for v, manifest in manifests.items() if manifest.get("status") == "running"},
+        stale=lambda path: now - path.lstat().st_mtime >= stale_after_s,
+    )
     plan = PrunePlan(keep=keep, kept_manifests=kept_manifests, removals=[], kept={}, protected={})
     for dataset in datasets:
-        complete = [v for v in dataset.complete_versions() if v.version <= present]
-        if dataset.filepath == manifest_filepath:
-            newest = {version.version for version in complete if version.version in kept_manifests}
-        else:
-            newest = {version.version for version in complete[:keep]}
-        kept, protected = [], []
-        for version in dataset.versions:
-            needed = (
-                (dataset.filepath, version.version) in referenced
-                or version.version in running
-                or (version.complete and version.version > present)
-            )
-            if not version.complete and not needed:
-                plan.removals.extend(_incomplete_leftovers(version, stale))
-            elif version.version in newest or needed:
-                kept.append(version.version)
-                if version.version not in newest:
-                    protected.append(version.version)
-                plan.removals.extend(
-                    Removal(partial, partial.lstat().st_size, "leftover partial file")
-                    for partial in version.partial_files
-                    if stale(partial)
-                )
-            else:
-                plan.removals.append(
-                    Removal(version.path, version.bytes, f"older than the newest {keep}")
-                )
-        plan.kept[dataset.label] = kept
-        if protected:
-            plan.protected[dataset.label] = protected
+        if dataset.name is not None:  # unnamed: not a dataset of ours to delete from
+            _plan_dataset(dataset, rules, plan)
     return plan
+
+
+def _plan_dataset(dataset: VersionedDataset, rules: _Keep, plan: PrunePlan) -> None:
+    """Add one dataset's removals, kept and protected versions to `plan`."""
+    complete = [v for v in dataset.complete_versions() if v.version <= rules.present]
+    if dataset.filepath == MANIFEST_DIR.as_posix():
+        newest = {v.version for v in complete if v.version in rules.kept_manifests}
+    else:
+        newest = {v.version for v in complete[: rules.keep]}
+    kept, protected = [], []
+    for version in dataset.versions:
+        if not VERSION_PATTERN.match(version.version):
+            continue  # Kedro names every version folder it writes this way
+        needed = (
+            (dataset.filepath, version.version) in rules.referenced
+            or version.version in rules.running
+            or (version.complete and version.version > rules.present)
+        )
+        if not version.complete and not needed:
+            plan.removals.extend(_incomplete_leftovers(version, rules.stale))
+        elif version.version in newest or needed:
+            kept.append(version.version)
+            if version.version not in newest:
+                protected.append(version.version)
+            plan.removals.extend(
+                Removal(partial, partial.lstat().st_size, "leftover partial file")
+                for partial in version.partial_files
+                if rules.stale(partial)
+            )
+        else:
+            reason = f"older than the newest {rules.keep}"
+            plan.removals.append(Removal(version.path, version.bytes, reason))
+    plan.kept[dataset.label] = kept
+    if protected:
+        plan.protected[dataset.label] = protected
 
 
 def _incomplete_leftovers(version: DatasetVersion, stale: Callable[[Path], bool]) -> list[Removal]:

@@ -113,3 +113,18 @@ class InstanceParams(StrictParams):
     """What one namespaced instance `activations.<name>` fits."""
 
     activation: Activation = Field(description="Activation of the hidden layers.")
+
+
+class ActivationsBlock(StrictParams):
+    """The whole `activations:` block, checked before any node runs."""
+
+    illustration: IllustrationParams
+    moons: MoonsParams
+    held_out: HeldOutParams
+    classifier: ClassifierParams
+    fit: FitParams
+    instances: dict[Activation, InstanceParams]
+
+
+BLOCKS = {"activations": ActivationsBlock}
+"""Top-level parameter keys this section owns, and the model of each whole block."""

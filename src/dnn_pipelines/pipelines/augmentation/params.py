@@ -163,3 +163,7 @@ def keras_factors(transforms: TransformParams) -> dict[str, dict[str, object]]:
         },
         "zoom": {"height_factor": zoom, "width_factor": zoom},
     }
+
+
+BLOCKS = {"augmentation": AugmentationParams}
+"""Top-level parameter keys this section owns, and the model of each whole block."""

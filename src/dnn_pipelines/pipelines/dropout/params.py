@@ -105,3 +105,17 @@ class Instances(StrictParams):
 
 # One namespaced instance per experiment of the lesson's loop `for d in (0.0, 0.2, ...)`.
 INSTANCES: tuple[str, ...] = tuple(Instances.model_fields)
+
+
+class DropoutBlock(StrictParams):
+    """The whole `dropout:` block of parameters_dropout.yml, checked before any node runs."""
+
+    data: DataParams
+    network: NetworkParams
+    training: TrainingParams
+    monte_carlo: MonteCarloParams
+    instances: Instances
+
+
+BLOCKS = {"dropout": DropoutBlock}
+"""Top-level parameter keys this section owns, and the model of each whole block."""

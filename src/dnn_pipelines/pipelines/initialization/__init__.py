@@ -1,5 +1,10 @@
 """The lesson's "Initialization" section: sklearn's weight law tested, and why init matters."""
 
-from dnn_pipelines.pipelines.initialization.pipeline import create_pipeline
+from typing import Any
 
-__all__ = ["create_pipeline"]
+
+def create_pipeline(**kwargs: Any) -> Any:
+    """The section's DAG; imported on call, so importing its `params` alone stays light."""
+    from dnn_pipelines.pipelines.initialization.pipeline import create_pipeline as create  # noqa: PLC0415
+
+    return create(**kwargs)

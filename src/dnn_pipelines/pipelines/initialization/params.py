@@ -93,3 +93,7 @@ class InitializationParams(StrictParams):
     statistics: StatisticsParams
     keras: KerasParams
     forward: ForwardParams
+
+
+BLOCKS = {"initialization": InitializationParams}
+"""Top-level parameter keys this section owns, and the model of each whole block."""

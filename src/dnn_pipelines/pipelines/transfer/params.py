@@ -193,3 +193,17 @@ class TrainingParams(StrictParams):
         description="Batch size of feature extraction and validation passes (no effect on "
         "the numbers beyond float rounding)."
     )
+
+
+class TransferBlock(StrictParams):
+    """The whole `transfer:` block of parameters_transfer.yml, checked before any node runs."""
+
+    data: DataParams
+    image: ImageParams
+    base_model: BaseModelParams
+    head: HeadParams
+    training: TrainingParams
+
+
+BLOCKS = {"transfer": TransferBlock}
+"""Top-level parameter keys this section owns, and the model of each whole block."""
