@@ -57,8 +57,8 @@ def test_a_bad_parameter_is_one_message_naming_the_key(project_with_a_run):
         "vanishing_gradient.n_layers=0",
     )
     assert code == 1
-    assert "Error: ParameterValidationError" in output
-    assert "n_layers = 0: Input should be greater than or equal to 1" in output
+    assert "Error: ParameterTreeError" in output
+    assert "vanishing_gradient.n_layers = 0: Input should be greater than or equal to 1" in output
     assert "Traceback" not in output
 
 
@@ -96,3 +96,94 @@ def test_a_corrupt_artifact_is_one_message_naming_dataset_version_and_file(proje
         assert "Traceback" in output
     finally:
         file.write_bytes(intact)
+
+
+def _written(project) -> list[str]:
+    """What the run left under data/ (a pre-run refusal leaves nothing)."""
+    return sorted(p.relative_to(project.data).as_posix() for p in project.data.rglob("*"))
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "expected"),
+    [
+        (["--pipelines", "dropuot"], 1, "No pipeline named 'dropuot'. Did you mean 'dropout'?"),
+        (
+            ["--pipelines", "vanishing_gradient", "--env", "tset"],
+            1,
+            "No env named 'tset': there is no folder",
+        ),
+        (
+            ["--pipelines", "vanishing_gradient", "--from-nodes", "vanishing_gradient.forwrd"],
+            1,
+            "No node named 'vanishing_gradient.forwrd' in pipeline(s) vanishing_gradient. "
+            "Did you mean 'vanishing_gradient.forward_pass'?",
+        ),
+        (
+            ["--pipelines", "vanishing_gradient", "--runner", "SequentalRunner"],
+            1,
+            "No runner named 'SequentalRunner'. Did you mean 'SequentialRunner'?",
+        ),
+        (
+            ["--pipelines", "vanishing_gradient", "--load-versions", "vanishing_gradient.pattern"],
+            2,
+            "'vanishing_gradient.pattern' is not DATASET:VERSION",
+        ),
+        (
+            ["--pipelines", "dropout", "--params", "dropout.trainig.epochs=200"],
+            1,
+            "dropout.trainig: unknown key; did you mean `training`?",
+        ),
+        (["--pipelines", "dropout", "--params", "sed=7"], 1, "sed: unknown parameter"),
+        (
+            ["--pipelines", "vanishing_gradient", "--params", "vanishing_gradient.n_units=100000"],
+            1,
+            "vanishing_gradient needs about 1,831,055 MB of memory",  # 3 x 8 layers x 1e10 x 8 B
+        ),
+    ],
+)
+def test_a_mistake_in_the_command_is_one_message_and_nothing_is_written(
+    tmp_path, args, code, expected
+):
+    project = copy_project(tmp_path / "project")
+    returned, output = _kedro(project, *args)
+    assert returned == code, output[-3000:]
+    assert expected in output
+    assert "Traceback" not in output
+    assert _written(project) == []
+
+
+@pytest.mark.parametrize(
+    ("file", "text", "expected"),
+    [
+        (
+            "test/parameters_vanishing_gradient.yml",
+            "vanishing_gradient:\n  n_units: [3\n",
+            "YAML syntax error in {conf}/test/parameters_vanishing_gradient.yml, line 3, column 1",
+        ),
+        ("base/parameters_dropout.yml", None, "dropout.data = missing: Field required"),
+        ("test/resources.yml", "resources:\n  memory_mb: -1\n", "resources.memory_mb = -1"),
+    ],
+)
+def test_a_mistake_in_conf_is_one_message_naming_the_file_or_key(tmp_path, file, text, expected):
+    project = copy_project(tmp_path / "project")
+    if text is None:
+        (project.path / "conf" / file).unlink()
+    else:
+        project.write_conf(file, text)
+    returned, output = _kedro(project, "--pipelines", "vanishing_gradient")
+    assert returned == 1, output[-3000:]
+    assert expected.format(conf=project.path / "conf") in output
+    assert "Traceback" not in output
+    assert _written(project) == []
+
+
+def test_a_data_folder_that_cannot_hold_the_run_is_one_message(tmp_path):
+    project = copy_project(tmp_path / "project")
+    tracking = project.data / "09_tracking"
+    tracking.mkdir(parents=True)
+    (tracking / "run_manifest.json").write_text("not a folder")
+    returned, output = _kedro(project, "--pipelines", "vanishing_gradient")
+    assert returned == 1
+    assert "RunStorageError: Cannot record the run" in output
+    assert "Traceback" not in output
+    assert _written(project) == ["09_tracking", "09_tracking/run_manifest.json"]

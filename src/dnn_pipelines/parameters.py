@@ -133,8 +133,11 @@ def keys_at(model: Any, path: tuple[Any, ...]) -> list[str]:
     return []
 
 
-def _did_you_mean(key: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
+def _did_you_mean(key: str, known: list[str], missing: tuple[str, ...] = ()) -> str:
+    """`; did you mean ...?`: a missing key first (the typo usually is the missing one)."""
+    close = difflib.get_close_matches(key, list(missing), n=1, cutoff=0.5) or (
+        difflib.get_close_matches(key, known, n=1, cutoff=0.5)
+    )
     hint = f"; did you mean `{close[0]}`?" if close else ""
     return f"{hint} Known keys here: {', '.join(known)}" if known else hint
 
@@ -155,15 +158,25 @@ def tree_problems(parameters: dict[str, Any]) -> list[str]:
             model.__pydantic_validator__.validate_python(block)
         except ValidationError as error:
             unknown: list[tuple[Any, ...]] = []
+            absent = [item["loc"] for item in error.errors() if item["type"] == "missing"]
+            misspelt = {
+                tuple(part for part in item["loc"] if part != "[key]")[:-1]
+                for item in error.errors()
+                if item["type"] == "extra_forbidden" or "[key]" in item["loc"]
+            }
             for item in error.errors():
                 loc = tuple(part for part in item["loc"] if part != "[key]")
                 path = ".".join(str(part) for part in (key, *loc))
-                if any(loc[: len(bad)] == bad for bad in unknown):
-                    continue  # the fields of an unknown entry: already reported
+                if any(loc[: len(bad)] == bad for bad in unknown) or (
+                    item["type"] == "missing" and loc[:-1] in misspelt
+                ):
+                    continue  # an unknown entry's fields, or a key a typo beside it stands for
                 if item["type"] == "extra_forbidden" or "[key]" in item["loc"]:
                     unknown.append(loc)
                     known = keys_at(model, loc[:-1])
-                    problems.append(f"  - {path}: unknown key{_did_you_mean(str(loc[-1]), known)}")
+                    missing = tuple(str(a[-1]) for a in absent if a[:-1] == loc[:-1])
+                    hint = _did_you_mean(str(loc[-1]), known, missing)
+                    problems.append(f"  - {path}: unknown key{hint}")
                 else:
                     given = "missing" if item["type"] == "missing" else repr(item.get("input"))
                     problems.append(f"  - {path} = {given}: {item['msg']}")
