@@ -12,6 +12,7 @@ import pkgutil
 from types import UnionType
 from typing import Annotated, Any, Literal, Self, Union, get_args, get_origin
 
+from kedro.validation import ParameterValidationError
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 
 from dnn_pipelines.errors import UserInputError
@@ -68,7 +69,7 @@ class Seed(RootModel[Annotated[int, Field(strict=True, ge=0, le=SEED_MAX)]]):
         return self.root
 
 
-class ParameterTreeError(UserInputError, ValueError):
+class ParameterTreeError(UserInputError, ParameterValidationError):
     """Parameter keys that no section knows, or values its models refuse."""
 
 
@@ -166,7 +167,7 @@ def tree_problems(parameters: dict[str, Any]) -> list[str]:
             }
             for item in error.errors():
                 loc = tuple(part for part in item["loc"] if part != "[key]")
-                path = ".".join(str(part) for part in (key, *loc))
+                path = key + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
                 if any(loc[: len(bad)] == bad for bad in unknown) or (
                     item["type"] == "missing" and loc[:-1] in misspelt
                 ):
