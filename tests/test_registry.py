@@ -15,7 +15,7 @@ LESSON = {
     "transfer",
     "dropout",
 }
-OPT_IN = {"transfer_from_scratch"}
+OPT_IN = {"transfer_from_scratch", "sweep_report"}
 KEDRO = str(Path(sys.executable).with_name("kedro"))
 
 

@@ -30,6 +30,7 @@ from dnn_pipelines.run_options import (
     check_runner,
     parse_load_versions,
 )
+from dnn_pipelines.sweeps.cli import sweep
 from dnn_pipelines.tensorflow_settings import TensorFlowSettingsError
 from dnn_pipelines.tracking.cli import versions
 from dnn_pipelines.tracking.manifest import RunManifestHook
@@ -123,3 +124,4 @@ cli.add_command(
 )
 
 cli.add_command(versions)
+cli.add_command(sweep)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import click
 
+from dnn_pipelines.errors import UserErrorsGroup
 from dnn_pipelines.tracking.prune import DEFAULT_STALE_AFTER_MIN, apply_plan, plan_prune
 from dnn_pipelines.tracking.store import (
     MAX_LISTED,
@@ -112,20 +113,7 @@ def _project_path(given: str | None) -> Path:
     return Path(path).resolve()
 
 
-class _VersionsGroup(click.Group):
-    """Turns a `VersionsError` of any subcommand into one line without a traceback."""
-
-    def invoke(self, ctx: click.Context) -> object:
-        try:
-            return super().invoke(ctx)
-        except VersionsError as error:
-            raise click.ClickException(str(error)) from None
-        except BrokenPipeError:  # `... | head`: the reader left, not an error
-            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
-            return None
-
-
-@click.group(name="versions", cls=_VersionsGroup)
+@click.group(name="versions", cls=UserErrorsGroup)
 @click.option("--project-path", help="Kedro project folder (default: found from cwd).")
 @click.option("--env", help="Kedro env whose catalog names datasets (default: local).")
 @click.option("--no-catalog", is_flag=True, help="Do not load Kedro; name datasets by path.")

@@ -22,6 +22,7 @@ from typing import Any
 import parse
 from kedro.io.core import AbstractDataset
 
+from dnn_pipelines.errors import UserInputError
 from dnn_pipelines.files import PARTIAL_PREFIX, sha256_path
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ MANIFEST_DATASET = "run_manifest"
 """How the listing names the manifests' folder (not a catalog entry: the hook writes it)."""
 
 
-class VersionsError(Exception):
+class VersionsError(UserInputError, ValueError):
     """A problem the user can fix (unknown dataset or version, unreadable manifest)."""
 
 
