@@ -87,6 +87,7 @@ def alone(tmp_path_factory) -> dict[int, dict[str, str]]:
 @pytest.fixture(scope="module")
 def local_sweep(tmp_path_factory) -> tuple[KedroProject, str]:
     project = sweep_project(tmp_path_factory.mktemp("local") / "project")
+    project.write_conf("test/mlflow.yml", "mlflow:\n  enabled: true\n")
     code, output = kedro(project, "run", "tiny", "--workers", "2")
     assert code == 0, output[-3000:]
     return project, output
@@ -134,6 +135,22 @@ def test_the_report_gives_mean_and_t_interval_over_the_seeds(local_sweep):
     assert f"orders: {orders.mean():.4g} ± {half:.2g} (95 %, n=4)" in output
     table = (project.data / "08_reporting/sweeps/points.csv" / version / "points.csv").read_text()
     assert table.count("\n") == 1 + len(SEEDS)
+
+
+def test_the_sweep_is_an_mlflow_parent_run_of_its_points_and_report(local_sweep):
+    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+
+    project, output = local_sweep
+    client = MlflowClient(tracking_uri=f"sqlite:///{project.data / '09_tracking/mlflow.db'}")
+    experiment = client.get_experiment_by_name("dnn_pipelines").experiment_id
+    [parent] = client.search_runs([experiment], "tags.sweep = 'tiny'")
+    assert f"MLflow: sweep run {parent.info.run_id}" in output
+    children = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    seeds = sorted(
+        run.data.params["seed"] for run in children if run.data.tags["pipelines"] != "sweep_report"
+    )
+    assert seeds == ["1", "2", "3", "4"]
+    assert sum(run.data.tags["pipelines"] == "sweep_report" for run in children) == 1
 
 
 def test_a_second_invocation_runs_no_point(local_sweep):

@@ -2,7 +2,8 @@
 
 - `ParametersHook`: every parameter key at every depth is known, and the sizes they ask
   for fit the budget, before anything runs;
-- `TensorFlowHook`: TensorFlow is configured only for runs that contain a TensorFlow node.
+- `TensorFlowHook`: TensorFlow is configured only for runs that contain a TensorFlow node;
+- `MlflowHook`: the finished run, as its manifest records it, becomes an MLflow run.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from dnn_pipelines.tensorflow_settings import (
     apply_tensorflow_settings,
     parse_tensorflow_settings,
 )
+from dnn_pipelines.tracking.experiments import MlflowSettings, log_run, parse_mlflow_settings
+from dnn_pipelines.tracking.store import VersionsError, read_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -89,3 +92,41 @@ class TensorFlowHook:
         os.environ.setdefault("KEDRO_MP_CONTEXT", "spawn")
         settings = self._settings or TensorFlowSettings()
         apply_tensorflow_settings(settings, importlib.import_module("tensorflow"))
+
+
+class MlflowHook:
+    """Logs every run to MLflow once its manifest is final (`tracking.experiments`).
+
+    It reads the manifest after the manifest hook wrote it (`trylast`), in the process that
+    started the run, so it works under every runner and in sweep workers alike.
+    """
+
+    def __init__(self) -> None:
+        self._settings = MlflowSettings(enabled=False)
+        self._project_path = Path.cwd()
+
+    @hook_impl
+    def after_context_created(self, context: KedroContext) -> None:
+        """Validate mlflow.yml at start: a typo there stops the run before any node."""
+        self._settings = parse_mlflow_settings(context.config_loader["mlflow"])
+        self._project_path = Path(context.project_path)
+
+    @hook_impl(trylast=True)
+    def after_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        """A successful run."""
+        self._log(run_params["run_id"])
+
+    @hook_impl(trylast=True)
+    def on_pipeline_error(self, run_params: dict[str, Any]) -> None:
+        """A failed run: its manifest lists what it saved before failing."""
+        self._log(run_params["run_id"])
+
+    def _log(self, save_version: str) -> None:
+        if not self._settings.enabled:
+            return
+        try:
+            manifest = read_manifest(self._project_path, save_version)
+        except VersionsError as error:
+            logger.warning("No manifest to log to MLflow: %s", error)
+            return
+        log_run(self._settings, self._project_path, manifest)

@@ -4,7 +4,7 @@ import warnings
 
 from kedro.config import OmegaConfigLoader
 
-from dnn_pipelines.hooks import ParametersHook, TensorFlowHook
+from dnn_pipelines.hooks import MlflowHook, ParametersHook, TensorFlowHook
 from dnn_pipelines.tracking.manifest import RunManifestHook
 
 # Kedro's own config loader calls OmegaConf's deprecated register_new_resolver on every run;
@@ -14,7 +14,12 @@ warnings.filterwarnings(
 )
 
 _TENSORFLOW_HOOK = TensorFlowHook()
-HOOKS = (ParametersHook(), _TENSORFLOW_HOOK, RunManifestHook(tensorflow=_TENSORFLOW_HOOK))
+HOOKS = (
+    ParametersHook(),
+    _TENSORFLOW_HOOK,
+    RunManifestHook(tensorflow=_TENSORFLOW_HOOK),
+    MlflowHook(),
+)
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
@@ -23,7 +28,13 @@ CONFIG_LOADER_ARGS = {
     "config_patterns": {
         "tensorflow": ["tensorflow*", "tensorflow*/**"],
         "resources": ["resources*", "resources*/**"],
+        "mlflow": ["mlflow*", "mlflow*/**"],
     },
     # soft: an env (local, test, offline) overrides single keys and keeps the rest.
-    "merge_strategy": {"parameters": "soft", "tensorflow": "soft", "resources": "soft"},
+    "merge_strategy": {
+        "parameters": "soft",
+        "tensorflow": "soft",
+        "resources": "soft",
+        "mlflow": "soft",
+    },
 }

@@ -32,6 +32,12 @@ from dnn_pipelines.sweeps.spec import (
     nested,
     sweep_files,
 )
+from dnn_pipelines.tracking.experiments import (
+    PARENT_RUN_ENV,
+    end_parent_run,
+    load_mlflow_settings,
+    start_parent_run,
+)
 
 DEFAULT_ENV = "local"
 
@@ -164,18 +170,25 @@ def run(
         for point in points
         if _key(point) in done
     ]
+    mlflow = load_mlflow_settings(project, env)
+    parent = start_parent_run(mlflow, project, name)
     if todo:
         client, cluster = connect(spec, workers, scheduler)
         try:
             click.echo(f"Dask dashboard: {client.dashboard_link}")
-            results += run_points(client, project, spec, env, todo, click.echo)
+            results += run_points(client, project, spec, env, todo, click.echo, parent)
         finally:
             client.close()
             if cluster is not None:
                 cluster.close()
+    if parent:
+        os.environ[PARENT_RUN_ENV] = parent  # the report is a child run too
     version = _report(project, name, spec, env, _rows(project, spec, results))
     _echo_summary(project, version)
     failed = [result for result in results if result.status == "failed"]
+    if parent:
+        end_parent_run(mlflow, project, parent, ok=not failed)
+        click.echo(f"MLflow: sweep run {parent} in experiment '{mlflow.experiment}'")
     if failed:
         raise click.ClickException(
             f"{len(failed)} of {len(points)} points failed (listed above); run the sweep again "

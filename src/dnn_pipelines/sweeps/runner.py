@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from dnn_pipelines.sweeps.spec import SweepError, SweepSpec, nested
+from dnn_pipelines.tracking.experiments import PARENT_RUN_ENV
 from dnn_pipelines.tracking.store import (
     VersionsError,
     manifest_versions,
@@ -45,8 +46,15 @@ class PointResult:
     error: str | None = None
 
 
-def run_point(project_path: str, pipelines: list[str], env: str | None, params: dict) -> dict:
-    """One point, in the calling process (a Dask worker): a whole `kedro run`.
+def run_point(
+    project_path: str,
+    pipelines: list[str],
+    env: str | None,
+    params: dict,
+    mlflow_parent: str | None = None,
+) -> dict:
+    """One point, in the calling process (a Dask worker): a whole `kedro run`, logged to
+    MLflow as a child of the sweep's run `mlflow_parent`.
 
     Two workers may start a run in the same millisecond; the second is refused before
     any node runs (`RunCollisionError`) and simply starts again with a new version.
@@ -57,6 +65,8 @@ def run_point(project_path: str, pipelines: list[str], env: str | None, params: 
     from dnn_pipelines.tracking.pins import RunCollisionError  # noqa: PLC0415
 
     os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+    if mlflow_parent:
+        os.environ[PARENT_RUN_ENV] = mlflow_parent
     bootstrap_project(Path(project_path))
     for name in QUIET_LOGGERS:  # the sweep reports progress; each point's node log is noise
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -176,13 +186,20 @@ def run_points(
     env: str | None,
     points: list[dict[str, Any]],
     echo: Callable[[str], None],
+    mlflow_parent: str | None = None,
 ) -> list[PointResult]:
     """Submit every point, report progress as they finish, never stop at a failure."""
     from distributed import as_completed  # noqa: PLC0415
 
     futures = {
         client.submit(
-            run_point, str(project_path), spec.pipelines, env, nested(point), pure=False
+            run_point,
+            str(project_path),
+            spec.pipelines,
+            env,
+            nested(point),
+            mlflow_parent,
+            pure=False,
         ): point
         for point in points
     }
