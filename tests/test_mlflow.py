@@ -246,7 +246,7 @@ def test_runs_log_to_a_real_server_and_its_ui_shows_them(tmp_path, server):
             "--window-size=1400,900",
             "--virtual-time-budget=15000",
             f"--screenshot={shot}",
-            f"{server.uri}/#/experiments/{experiment.experiment_id}",
+            f"{server.uri}/#/experiments/{experiment.experiment_id}/runs",
         ],
         capture_output=True,
         timeout=120,
