@@ -187,3 +187,30 @@ def test_a_data_folder_that_cannot_hold_the_run_is_one_message(tmp_path):
     assert "RunStorageError: Cannot record the run" in output
     assert "Traceback" not in output
     assert _written(project) == ["09_tracking", "09_tracking/run_manifest.json"]
+
+
+def test_a_tensorflow_run_prints_no_native_noise_and_still_its_errors(tmp_path):
+    """TensorFlow's absl log (cuInit, oneDNN) is filtered; Python's stderr is not."""
+    project = copy_project(tmp_path / "project")
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [KEDRO, "run", "--env", "test", "--pipelines", "dropout", *args],
+            cwd=project.path,
+            env={**env, "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "200"},
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+
+    first = run()
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert first.stderr == ""  # stdout holds the run log; nothing else on stderr
+    [dataset] = (project.data / "01_raw/dropout/dataset.npz").glob("*/dataset.npz")
+    dataset.write_bytes(b"PK\x03\x04 truncated")
+    failed = run("--from-nodes", "dropout.plot_dataset")
+    assert failed.returncode == 1
+    assert "Error: DatasetError" in failed.stderr and "truncated or corrupt" in failed.stderr
+    assert "cuInit" not in failed.stderr and "absl" not in failed.stderr

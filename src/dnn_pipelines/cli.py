@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from kedro.config import MissingConfigException
 from kedro.framework.cli.project import run as kedro_run
 from kedro.io.core import DatasetError
 from kedro.validation import ParameterValidationError
@@ -35,7 +36,13 @@ from dnn_pipelines.tensorflow_settings import TensorFlowSettingsError
 from dnn_pipelines.tracking.cli import versions
 from dnn_pipelines.tracking.manifest import RunManifestHook
 
-USER_ERRORS = (DatasetError, ParameterValidationError, TensorFlowSettingsError, UserInputError)
+USER_ERRORS = (
+    DatasetError,
+    MissingConfigException,
+    ParameterValidationError,
+    TensorFlowSettingsError,
+    UserInputError,
+)
 
 
 @click.group(name="dnn_pipelines")

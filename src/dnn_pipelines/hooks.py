@@ -14,10 +14,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from kedro.config import MissingConfigException
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Pipeline
 
+from dnn_pipelines.native_log import filter_native_stderr
 from dnn_pipelines.parameters import check_parameter_tree
 from dnn_pipelines.resources import ResourceBudget, check_budget, parse_budget
 from dnn_pipelines.tensorflow_settings import (
@@ -30,6 +32,15 @@ from dnn_pipelines.tracking.experiments import MlflowSettings, log_run, parse_ml
 from dnn_pipelines.tracking.store import VersionsError, read_manifest
 
 logger = logging.getLogger(__name__)
+
+
+def optional_config(context: KedroContext, key: str) -> dict[str, Any]:
+    """A settings file (tensorflow.yml, resources.yml, mlflow.yml) or {} without one:
+    every setting has a default, so a deleted file is no error."""
+    try:
+        return dict(context.config_loader[key])
+    except MissingConfigException:
+        return {}
 
 
 class ParametersHook:
@@ -54,14 +65,17 @@ class ParametersHook:
         """
         self._parameters = dict(context.config_loader["parameters"])
         check_parameter_tree(self._parameters)
-        self._budget = parse_budget(context.config_loader["resources"])
+        self._budget = parse_budget(optional_config(context, "resources"))
         self._data_dir = Path(context.project_path) / "data"
 
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, pipeline: Pipeline) -> None:
-        """Before the run claims its version: the sections in it must fit the budget."""
+        """Before the run claims its version: the sections in it must fit the budget; a run
+        with TensorFlow nodes gets TensorFlow's native log filtered before it is imported."""
         sections = {node.namespace.split(".")[0] for node in pipeline.nodes if node.namespace}
         check_budget(sections, self._parameters, self._budget, self._data_dir)
+        if any(TENSORFLOW_TAG in node.tags for node in pipeline.nodes):
+            filter_native_stderr()
 
 
 class TensorFlowHook:
@@ -78,7 +92,7 @@ class TensorFlowHook:
     @hook_impl
     def after_context_created(self, context: KedroContext) -> None:
         """Fail at start, before any node, when tensorflow.yml holds a bad value."""
-        self._settings = parse_tensorflow_settings(context.config_loader["tensorflow"])
+        self._settings = parse_tensorflow_settings(optional_config(context, "tensorflow"))
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline) -> None:
@@ -108,7 +122,7 @@ class MlflowHook:
     @hook_impl
     def after_context_created(self, context: KedroContext) -> None:
         """Validate mlflow.yml at start: a typo there stops the run before any node."""
-        self._settings = parse_mlflow_settings(context.config_loader["mlflow"])
+        self._settings = parse_mlflow_settings(optional_config(context, "mlflow"))
         self._project_path = Path(context.project_path)
 
     @hook_impl(trylast=True)
