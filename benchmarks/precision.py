@@ -5,7 +5,7 @@ throwaway project copy whose conf/<run env>/tensorflow.yml picks it. Two cases:
 - Xception on conf/base with random weights: the lesson's compute, for the speed;
 - the offline env (a small convnet pretrained on digits 0-4): real accuracies to compare.
 
-    python benchmarks/precision.py --repeat 1 --update-readme
+    python benchmarks/precision.py --repeat 1 --update-docs
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from run import RESULTS, measure, project_copy, replace_readme_block, utc_stamp
+from run import RESULTS, measure, project_copy, replace_doc_block, utc_stamp
 
 PRECISIONS = ("float32", "mixed_bfloat16")
 CASES = {
@@ -80,7 +80,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
-    parser.add_argument("--update-readme", action="store_true")
+    parser.add_argument("--update-docs", action="store_true")
     parser.add_argument(
         "--table-only", action="store_true", help="measure nothing: table of the newest result"
     )
@@ -101,9 +101,9 @@ def main() -> None:
         path.write_text(json.dumps({"date": path.stem, "results": results}, indent=2))
     table = markdown_table(results)
     print(table)
-    if args.update_readme:
+    if args.update_docs:
         measured = f"Measured {path.stem} (`benchmarks/results/precision/{path.name}`):"
-        replace_readme_block(START, END, f"{measured}\n\n{table}")
+        replace_doc_block(START, END, f"{measured}\n\n{table}")
 
 
 if __name__ == "__main__":

@@ -6,10 +6,10 @@ process) run interleaved, A B A B ..., `--repeat` times. Reported per side: medi
 time, CPU time and peak RSS; per pair the ratio A/B, then its median. Ratios from one
 session are the figures to quote: the machine is shared and noisy.
 
-    python benchmarks/run.py --repeat 3 --sections dropout transfer --update-readme
+    python benchmarks/run.py --repeat 3 --sections dropout transfer --update-docs
 
 Every run writes benchmarks/results/<UTC stamp>.json; the table (printed, and written into the
-README with --update-readme) shows the newest result of every benchmark.
+docs/benchmarks.md with --update-docs) shows the newest result of every benchmark.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
-README = REPO / "README.md"
-README_START, README_END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
+DOC = REPO / "docs" / "benchmarks.md"
+DOC_START, DOC_END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 
 RANDOM_WEIGHTS = ["--params", "transfer.base_model.weights=random"]
 
@@ -190,14 +190,14 @@ def markdown_table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def replace_readme_block(start: str, end: str, body: str) -> None:
-    """Replace what stands between the README's `start` and `end` markers with `body`."""
-    text = README.read_text(encoding="utf-8")
+def replace_doc_block(start: str, end: str, body: str) -> None:
+    """Replace what stands between docs/benchmarks.md's `start` and `end` markers with `body`."""
+    text = DOC.read_text(encoding="utf-8")
     if start not in text:
-        raise SystemExit(f"README.md has no {start} marker: nothing to update")
+        raise SystemExit(f"{DOC} has no {start} marker: nothing to update")
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
-    README.write_text(f"{head}{start}\n{body}\n{end}{tail}", encoding="utf-8")
+    DOC.write_text(f"{head}{start}\n{body}\n{end}{tail}", encoding="utf-8")
 
 
 def utc_stamp() -> str:
@@ -210,9 +210,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--sections", nargs="+", choices=list(BENCHMARKS), default=list(BENCHMARKS))
     parser.add_argument(
-        "--update-readme",
+        "--update-docs",
         action="store_true",
-        help="rewrite the README's table from the newest result of every benchmark",
+        help="rewrite the docs table from the newest result of every benchmark",
     )
     parser.add_argument(
         "--table-only", action="store_true", help="measure nothing: only rebuild the table"
@@ -232,8 +232,8 @@ def main() -> None:
         (RESULTS / f"{stamp}.json").write_text(json.dumps({**meta, "results": results}, indent=2))
     table = markdown_table(latest_results())
     print(table)
-    if args.update_readme:
-        replace_readme_block(README_START, README_END, table)
+    if args.update_docs:
+        replace_doc_block(DOC_START, DOC_END, table)
 
 
 if __name__ == "__main__":

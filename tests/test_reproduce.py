@@ -5,7 +5,7 @@
   the run that saved those inputs, even after a later run with another seed.
 - A pinned version that does not exist stops the run before any node, naming the dataset,
   the version and the versions that exist.
-- Every command of the README's section "Reproducing a run" runs here verbatim, with `kedro` and `python`
+- Every command of the docs page docs/reproducing.md runs here verbatim, with `kedro` and `python`
   from this virtualenv, in a throwaway copy of the project on its default env.
 """
 
@@ -26,7 +26,7 @@ from dnn_pipelines.tracking.store import MANIFEST_DIR, MANIFEST_NAME
 from tests.conftest import KedroProject, copy_project
 
 REPO = Path(__file__).resolve().parents[1]
-README = REPO / "README.md"
+DOC = REPO / "docs" / "reproducing.md"
 BIN = Path(sys.executable).parent
 
 TOPIC = "vanishing_gradient"
@@ -149,7 +149,7 @@ def test_load_version_of_an_unknown_dataset_is_named(lesson):
 
 def doc_commands() -> list[str]:
     """Every command line of the doc's ```bash blocks (comments and blank lines dropped)."""
-    section = README.read_text(encoding="utf-8")
+    section = DOC.read_text(encoding="utf-8")
     section = section.split("<!-- reproducibility:start -->")[1].split(
         "<!-- reproducibility:end -->"
     )[0]

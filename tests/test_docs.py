@@ -1,0 +1,99 @@
+"""The docs site: builds strictly, and renders in headless Chromium with its figures."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("site")
+    result = subprocess.run(
+        [str(BIN / "mkdocs"), "build", "--strict", "-q", "-d", str(folder)],
+        cwd=REPO,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return folder
+
+
+def test_parameter_tables_come_from_the_models(site):
+    from dnn_pipelines.pipelines.dropout.params import DropoutBlock, TrainingParams  # noqa: PLC0415
+
+    page = (site / "parameters" / "index.html").read_text()
+    for name in DropoutBlock.model_fields:
+        assert f"dropout.{name}</code>" in page
+    for name in TrainingParams.model_fields:
+        assert f"dropout.training.{name}</code>" in page
+
+
+def test_the_site_renders_in_chromium_with_its_figures(site, tmp_path):
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        cwd=site,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        ARTIFACTS.mkdir(exist_ok=True)
+        for page, shot in (("", "docs_home.png"), ("pipelines/dropout/", "docs_dropout.png")):
+            (ARTIFACTS / shot).unlink(missing_ok=True)
+            subprocess.run(
+                [
+                    chromium,
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'chrome'}",
+                    "--window-size=1280,2400",
+                    "--virtual-time-budget=10000",
+                    f"--screenshot={ARTIFACTS / shot}",
+                    f"http://127.0.0.1:{port}/{page}",
+                ],
+                capture_output=True,
+                timeout=120,
+                check=False,
+            )
+            assert (ARTIFACTS / shot).stat().st_size > 30_000, shot
+    finally:
+        os.killpg(server.pid, 15)
+        _, log = server.communicate(timeout=30)
+    assert '"GET /pipelines/dropout/ HTTP/1.1" 200' in log
+    assert '"GET /images/dropout_loss.png HTTP/1.1" 200' in log  # the figure loaded
