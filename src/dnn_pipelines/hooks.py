@@ -26,6 +26,7 @@ from dnn_pipelines.tensorflow_settings import (
     TENSORFLOW_TAG,
     TensorFlowSettings,
     apply_tensorflow_settings,
+    hand_to_workers,
     parse_tensorflow_settings,
 )
 from dnn_pipelines.tracking.experiments import MlflowSettings, log_run, parse_mlflow_settings
@@ -83,16 +84,23 @@ class TensorFlowHook:
 
     def __init__(self) -> None:
         self._settings: TensorFlowSettings | None = None
+        self._applied: dict[str, Any] | None = None
 
     @property
     def settings(self) -> TensorFlowSettings | None:
         """The validated tensorflow.yml of the current context (None before one exists)."""
         return self._settings
 
+    @property
+    def applied(self) -> dict[str, Any] | None:
+        """What the last TensorFlow run applied (`auto` precision resolved), or None."""
+        return self._applied
+
     @hook_impl
     def after_context_created(self, context: KedroContext) -> None:
         """Fail at start, before any node, when tensorflow.yml holds a bad value."""
         self._settings = parse_tensorflow_settings(optional_config(context, "tensorflow"))
+        self._applied = None
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline) -> None:
@@ -105,7 +113,8 @@ class TensorFlowHook:
         # it starts the workers, after this hook.
         os.environ.setdefault("KEDRO_MP_CONTEXT", "spawn")
         settings = self._settings or TensorFlowSettings()
-        apply_tensorflow_settings(settings, importlib.import_module("tensorflow"))
+        hand_to_workers(settings)
+        self._applied = apply_tensorflow_settings(settings, importlib.import_module("tensorflow"))
 
 
 class MlflowHook:

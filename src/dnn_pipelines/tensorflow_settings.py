@@ -6,7 +6,11 @@ settings imports TensorFlow and happens only when a TensorFlow node is about to 
 
 from __future__ import annotations
 
+import importlib
 import logging
+import multiprocessing
+import os
+from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
@@ -19,7 +23,11 @@ logger = logging.getLogger(__name__)
 TENSORFLOW_TAG = "tensorflow"
 """Pipelines tag their TensorFlow nodes with it; runs without one never import TensorFlow."""
 
-PrecisionPolicy = Literal["float32", "mixed_float16", "mixed_bfloat16"]
+PrecisionPolicy = Literal["float32", "mixed_float16", "mixed_bfloat16", "auto"]
+WORKER_SETTINGS_ENV = "DNN_PIPELINES_TENSORFLOW_SETTINGS"
+"""The validated settings, as JSON, for processes a run starts (ParallelRunner's workers)."""
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+BF16_GPU_CAPABILITY = (8, 0)  # Ampere and newer compute bf16 natively
 
 
 class GpuSettings(Strict):
@@ -107,19 +115,67 @@ def _apply_threads(tf: ModuleType, threads: ThreadSettings) -> str:
     return f"threads intra_op={threads.intra_op} inter_op={threads.inter_op}"
 
 
-def apply_tensorflow_settings(settings: TensorFlowSettings, tf: ModuleType) -> None:
-    """Apply `settings` to the TensorFlow module `tf`; log devices and choices, one line each."""
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (Linux /proc/cpuinfo; empty elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def resolve_precision(policy: str, tf: ModuleType) -> str:
+    """`auto`: mixed_bfloat16 where the hardware computes bf16 natively, else float32.
+
+    On a CPU without bf16 instructions oneDNN emulates bf16 and training is 2.7x slower
+    (benchmarks/precision.py), so `auto` must never choose it there.
+    """
+    if policy != "auto":
+        return policy
+    if any(flag in cpu_flags() for flag in BF16_CPU_FLAGS):
+        return "mixed_bfloat16"
+    for gpu in tf.config.list_physical_devices("GPU"):
+        capability = tf.config.experimental.get_device_details(gpu).get("compute_capability")
+        if capability and tuple(capability) >= BF16_GPU_CAPABILITY:
+            return "mixed_bfloat16"
+    return "float32"
+
+
+def apply_tensorflow_settings(settings: TensorFlowSettings, tf: ModuleType) -> dict[str, Any]:
+    """Apply `settings` to the TensorFlow module `tf`; log devices and choices, one line each.
+
+    Returns what was applied (`auto` resolved), for the run manifest.
+    """
     devices = [device.name for device in tf.config.list_physical_devices()]
     logger.info("TensorFlow %s devices: %s", tf.__version__, ", ".join(devices))
     gpu_lines = _apply_gpu_settings(tf, settings.gpu)
     thread_line = _apply_threads(tf, settings.threads)
-    tf.keras.mixed_precision.set_global_policy(settings.mixed_precision)
+    precision = resolve_precision(settings.mixed_precision, tf)
+    tf.keras.mixed_precision.set_global_policy(precision)
     if settings.deterministic_ops:
         tf.config.experimental.enable_op_determinism()
     logger.info(
-        "TensorFlow settings applied: %s; %s; precision %s; deterministic ops %s",
+        "TensorFlow settings applied: %s; %s; precision %s%s; deterministic ops %s",
         "; ".join(gpu_lines),
         thread_line,
-        settings.mixed_precision,
+        precision,
+        " (auto)" if settings.mixed_precision == "auto" else "",
         settings.deterministic_ops,
     )
+    return {"mixed_precision": precision, "devices": devices}
+
+
+def hand_to_workers(settings: TensorFlowSettings) -> None:
+    """Leave the settings where the processes this run starts will find them."""
+    os.environ[WORKER_SETTINGS_ENV] = settings.model_dump_json()
+
+
+def apply_in_worker() -> None:
+    """In a worker process of a TensorFlow run (ParallelRunner runs no hooks there): apply
+    the settings the run handed over, before any node imports TensorFlow."""
+    if WORKER_SETTINGS_ENV not in os.environ or multiprocessing.parent_process() is None:
+        return
+    settings = TensorFlowSettings.model_validate_json(os.environ[WORKER_SETTINGS_ENV])
+    apply_tensorflow_settings(settings, importlib.import_module("tensorflow"))

@@ -384,6 +384,7 @@ class RunManifestHook:
             "parameters_sha256": parameters_sha256(parameters),
             "parameters": parameters,
             "tensorflow_settings": state.tensorflow_settings,
+            "tensorflow_applied": self._tensorflow.applied,
             "pins": state.pins.as_dict() if state.pins else None,
             "inputs": state.inputs,
             "outputs": (
