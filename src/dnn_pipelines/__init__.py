@@ -6,7 +6,7 @@ import os
 # setdefault: a user who wants the banner can still export TF_CPP_MIN_LOG_LEVEL=0.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from dnn_pipelines.tensorflow_settings import apply_in_worker  # noqa: E402 - after the env var
+from dnn_pipelines.tensorflow_settings import apply_in_worker  # after the env var
 
 __version__ = "0.1.0"
 
