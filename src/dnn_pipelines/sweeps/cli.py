@@ -99,15 +99,20 @@ def _report(project: Path, name: str, spec: SweepSpec, env: str | None, rows: li
         "thresholds": [threshold.model_dump() for threshold in spec.thresholds],
         "points": rows,
     }
-    bootstrap_project(project)
-    for logger in QUIET_LOGGERS:
-        logging.getLogger(logger).setLevel(logging.WARNING)
+    bootstrap_project(project)  # configures logging anew from conf/logging.yml
+    _quiet()
     with KedroSession.create(
         project_path=project, env=env, runtime_params={"sweep_report": report}
     ) as session:
         version = session.store["session_id"]
         session.run(pipeline_names=["sweep_report"])
     return version
+
+
+def _quiet() -> None:
+    """The sweep prints its own progress: Kedro's and Dask's INFO lines would bury it."""
+    for logger in QUIET_LOGGERS:
+        logging.getLogger(logger).setLevel(logging.WARNING)
 
 
 def _echo_summary(project: Path, version: str) -> None:
@@ -150,6 +155,7 @@ def run(
     A point counts as done when a successful run of the same pipelines, env and point
     parameters exists; after changing conf/ or the code, pass --rerun.
     """
+    _quiet()
     project = _project()
     conf = project / "conf"
     spec = load_sweep(conf, env or os.environ.get("KEDRO_ENV"), name)

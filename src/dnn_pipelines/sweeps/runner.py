@@ -30,7 +30,7 @@ from dnn_pipelines.tracking.store import (
     read_manifest,
 )
 
-QUIET_LOGGERS = ("kedro", "dnn_pipelines", "distributed.worker")
+QUIET_LOGGERS = ("kedro", "dnn_pipelines", "distributed")
 COLLISION_RETRIES = 5
 SCHEDULER_TIMEOUT_S = 10
 
