@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -79,5 +80,14 @@ def test_sigkill_mid_run_keeps_every_version_and_the_next_run_succeeds(
         RUN, cwd=project.path, env=ENV, capture_output=True, timeout=600, check=False
     )
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    leftovers = [path.name for path in project.data.rglob(f"{PARTIAL_PREFIX}*")]
-    assert all(name.startswith(PARTIAL_PREFIX) for name in leftovers)
+    # Partial files exist only in the killed run's own version folders: the run that
+    # finished left none, and no earlier version got one.
+    manifests = project.data / "09_tracking" / "run_manifest.json"
+    killed = {
+        folder.name
+        for folder in manifests.iterdir()
+        if json.loads((folder / "run_manifest.json").read_text())["status"] == "running"
+    }
+    assert len(killed) == 1
+    leftover_versions = {path.parent.name for path in project.data.rglob(f"{PARTIAL_PREFIX}*")}
+    assert leftover_versions <= killed

@@ -47,7 +47,7 @@ def test_env_overrides_one_key_and_keeps_the_rest(project):
     [
         (
             {"mixed_precision": "float64"},
-            r"tensorflow\.mixed_precision = 'float64'.*'float32', 'mixed_float16' or 'mixed_bfloat16'",
+            r"tensorflow\.mixed_precision = 'float64'.*'float32', 'mixed_float16', 'mixed_bfloat16' or 'auto'",
         ),
         (
             {"threads": {"intra_op": -1}},
