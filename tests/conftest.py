@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,3 +90,57 @@ def registered_pipelines() -> dict[str, Any]:
 def project(tmp_path: Path) -> KedroProject:
     """A fresh project copy for one test."""
     return copy_project(tmp_path / "project")
+
+
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+"""Debian's Chromium, headless, making no connection of its own (the network is closed)."""
+
+
+def chromium() -> str:
+    """Debian's chromium: required in CI (.ci/run installs it), a skip elsewhere."""
+    found = shutil.which("chromium")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed: .ci/run installs Debian's chromium")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    return found
+
+
+def screenshot(url: str, shot: Path, profile: Path, size: str = "1400,900") -> None:
+    """A PNG of `url` as headless Chromium renders it (scripts given 15 s of virtual time)."""
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    shot.unlink(missing_ok=True)
+    subprocess.run(
+        [
+            chromium(),
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            f"--window-size={size}",
+            "--virtual-time-budget=15000",
+            f"--screenshot={shot}",
+            url,
+        ],
+        capture_output=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def stop_group(process: subprocess.Popen, grace_s: float = 30) -> None:
+    """Stop a server started in a session of its own: its whole process group, by id."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=grace_s)

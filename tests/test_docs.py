@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -11,6 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import chromium, screenshot, stop_group
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -44,9 +45,7 @@ def test_parameter_tables_come_from_the_models(site):
 
 
 def test_the_site_renders_in_chromium_with_its_figures(site, tmp_path):
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+    chromium()  # skip (fail in CI) before starting anything when there is none
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -67,33 +66,12 @@ def test_the_site_renders_in_chromium_with_its_figures(site, tmp_path):
             except OSError:
                 assert time.monotonic() < deadline
                 time.sleep(0.2)
-        ARTIFACTS.mkdir(exist_ok=True)
         for page, shot in (("", "docs_home.png"), ("pipelines/dropout/", "docs_dropout.png")):
-            (ARTIFACTS / shot).unlink(missing_ok=True)
-            subprocess.run(
-                [
-                    chromium,
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-quic",
-                    "--no-first-run",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    f"--user-data-dir={tmp_path / 'chrome'}",
-                    "--window-size=1280,2400",
-                    "--virtual-time-budget=10000",
-                    f"--screenshot={ARTIFACTS / shot}",
-                    f"http://127.0.0.1:{port}/{page}",
-                ],
-                capture_output=True,
-                timeout=120,
-                check=False,
-            )
+            url = f"http://127.0.0.1:{port}/{page}"
+            screenshot(url, ARTIFACTS / shot, tmp_path / "chrome", size="1280,2400")
             assert (ARTIFACTS / shot).stat().st_size > 30_000, shot
     finally:
-        os.killpg(server.pid, 15)
-        _, log = server.communicate(timeout=30)
+        stop_group(server)
+    log = server.stderr.read()
     assert '"GET /pipelines/dropout/ HTTP/1.1" 200' in log
     assert '"GET /images/dropout_loss.png HTTP/1.1" 200' in log  # the figure loaded

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -17,7 +15,7 @@ import pandas as pd
 import pytest
 
 from dnn_pipelines.tracking.store import MANIFEST_DIR
-from tests.conftest import KedroProject, copy_project
+from tests.conftest import KedroProject, copy_project, screenshot, stop_group
 
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "250"}
@@ -202,12 +200,7 @@ class MlflowServer:
                 time.sleep(0.5)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+        stop_group(self.process)
 
 
 @pytest.fixture
@@ -225,33 +218,9 @@ def test_runs_log_to_a_real_server_and_its_ui_shows_them(tmp_path, server):
     experiment = client(server.uri).get_experiment_by_name("dnn_pipelines")
     runs = client(server.uri).search_runs([experiment.experiment_id])
     assert sorted(run.data.params["seed"] for run in runs) == ["1", "2"]
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "mlflow_ui.png"
-    shot.unlink(missing_ok=True)
-    subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'chrome'}",
-            "--window-size=1400,900",
-            "--virtual-time-budget=15000",
-            f"--screenshot={shot}",
-            f"{server.uri}/#/experiments/{experiment.experiment_id}/runs",
-        ],
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
+    url = f"{server.uri}/#/experiments/{experiment.experiment_id}/runs"
+    screenshot(url, shot, tmp_path / "chrome")
     assert shot.exists() and shot.stat().st_size > 20_000  # a rendered page, not a blank one
 
 

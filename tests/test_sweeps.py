@@ -20,7 +20,7 @@ import pytest
 from scipy import stats
 
 from dnn_pipelines.tracking.store import MANIFEST_DIR
-from tests.conftest import KedroProject, copy_project
+from tests.conftest import KedroProject, copy_project, stop_group
 
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "250"}
@@ -214,13 +214,7 @@ class DaskCluster:
 
     def stop(self) -> None:
         for process in [*self.workers, self.scheduler]:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in [*self.workers, self.scheduler]:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+            stop_group(process)
 
 
 @pytest.fixture
