@@ -305,3 +305,17 @@ def test_unknown_activation_error_lists_the_allowed_ones():
 def test_bad_parameters_are_refused(model, key, change, message):
     with pytest.raises(ValueError, match=message):
         model.model_validate(BASE[key] | change)
+
+
+def test_the_moons_plot_is_the_lessons_scatter_one_colour_per_class():
+    from dnn_pipelines.pipelines.activations.nodes import plot_moons  # noqa: PLC0415
+
+    x, y = make_moons(n_samples=40, noise=0.1, random_state=0)
+    moons = pd.DataFrame({"x1": x[:, 0], "x2": x[:, 1], "y": y})
+    figure = plot_moons(moons)
+    [ax] = figure.axes
+    clouds = ax.collections
+    assert len(clouds) == 2
+    for label, cloud in zip((0, 1), clouds, strict=True):
+        np.testing.assert_array_equal(cloud.get_offsets(), x[y == label])
+    assert ax.get_title() == "The training moons: 40 points"

@@ -21,6 +21,7 @@ FIELDS = {"train_accuracy", "test_accuracy", "n_iter", "final_loss", "converged"
 PER_INSTANCE = ("model_spec", "model_arrays", "training", "metrics", "decision_regions")
 SHARED = (
     "activations.moons",
+    "activations.moons_plot",
     "activations.held_out",
     "activations.curves",
     "activations.derivatives",
@@ -150,7 +151,7 @@ def test_namespaced_instances_do_not_share_outputs(sequential):
 
 
 def test_figures_are_saved_as_single_pngs(sequential):
-    for name in ("illustration", "comparison", "loss_curves", "relu/decision_regions"):
+    for name in ("illustration", "moons", "comparison", "loss_curves", "relu/decision_regions"):
         folder = sequential.data / "08_reporting/activations" / f"{name}.png"
         (version,) = list(folder.iterdir())
         png = version / f"{name.split('/')[-1]}.png"

@@ -36,7 +36,7 @@ from dnn_pipelines.pipelines.activations.params import (
     InstanceParams,
     MoonsParams,
 )
-from dnn_pipelines.plotting import new_figure, plot_nonlinear_model_clas
+from dnn_pipelines.plotting import new_figure, plot_dataset_clas, plot_nonlinear_model_clas
 
 # One hidden unit with weight 1 and bias 0, and a linear output with weight 1 and bias 0:
 # the network's output is then exactly its activation (the lesson's construction).
@@ -145,6 +145,13 @@ def make_held_out_moons(moons: MoonsParams, held_out: HeldOutParams, seed: Seed)
 
 def _xy(moons: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return moons[list(FEATURES)].to_numpy(), moons[TARGET].to_numpy()
+
+
+def plot_moons(moons: pd.DataFrame) -> Figure:
+    """The lesson's `plot_dataset_clas(x, y)` of the training moons, before any fit."""
+    figure = plot_dataset_clas(*_xy(moons))
+    figure.axes[0].set_title(f"The training moons: {len(moons)} points")
+    return figure
 
 
 # ---------------------------------------------------------------- model

@@ -22,6 +22,7 @@ from dnn_pipelines.pipelines.activations.nodes import (
     plot_comparison,
     plot_decision_regions,
     plot_loss_curves,
+    plot_moons,
     train_classifier,
 )
 from dnn_pipelines.pipelines.activations.params import ACTIVATIONS
@@ -60,6 +61,7 @@ def datasets() -> Pipeline:
                 "moons",
                 name="make_moons_dataset",
             ),
+            Node(plot_moons, "moons", "moons_plot", name="plot_moons"),
             Node(
                 make_held_out_moons,
                 ["params:moons", "params:held_out", "params:seed"],
