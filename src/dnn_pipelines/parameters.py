@@ -193,3 +193,14 @@ def check_parameter_tree(parameters: dict[str, Any]) -> None:
             + "\n".join(problems)
             + "\nFix them in conf/<env>/parameters*.yml or in --params."
         )
+
+
+def parse_settings_file(
+    model: type[Strict], config: dict[str, Any], key: str, error: type[Exception], title: str
+) -> Any:
+    """Validate the `key:` block of a settings file (tensorflow.yml, resources.yml,
+    mlflow.yml); raise `error` with `title` and every bad key, without a traceback."""
+    try:
+        return model.model_validate(config.get(key, {}))
+    except ValidationError as problem:
+        raise error(f"{title}:\n" + describe_validation_error(problem, key)) from None

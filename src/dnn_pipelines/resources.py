@@ -15,10 +15,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from dnn_pipelines.errors import UserInputError
-from dnn_pipelines.parameters import PIPELINES_PACKAGE, Strict, describe_validation_error
+from dnn_pipelines.parameters import PIPELINES_PACKAGE, Strict, parse_settings_file
 
 MB = 1 << 20
 DEFAULT_SHARE = 0.5
@@ -39,12 +39,9 @@ class ResourceBudgetError(UserInputError, MemoryError):
 
 def parse_budget(config: dict[str, Any]) -> ResourceBudget:
     """Validate resources.yml, naming every bad key."""
-    try:
-        return ResourceBudget.model_validate(config.get("resources", {}))
-    except ValidationError as error:
-        raise ResourceBudgetError(
-            "Invalid conf/<env>/resources.yml:\n" + describe_validation_error(error, "resources")
-        ) from None
+    return parse_settings_file(
+        ResourceBudget, config, "resources", ResourceBudgetError, "Invalid conf/<env>/resources.yml"
+    )
 
 
 def available_memory() -> int:

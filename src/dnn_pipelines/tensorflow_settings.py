@@ -14,9 +14,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
-from dnn_pipelines.parameters import Strict, describe_validation_error
+from dnn_pipelines.parameters import Strict, parse_settings_file
 
 logger = logging.getLogger(__name__)
 
@@ -62,13 +62,13 @@ class TensorFlowSettingsError(ValueError):
 
 def parse_tensorflow_settings(config: dict[str, Any]) -> TensorFlowSettings:
     """Validate the loaded tensorflow.yml, naming every bad key with what is allowed."""
-    try:
-        return TensorFlowSettings.model_validate(config.get("tensorflow", {}))
-    except ValidationError as error:
-        raise TensorFlowSettingsError(
-            "Invalid TensorFlow settings in conf/<env>/tensorflow.yml:\n"
-            + describe_validation_error(error, "tensorflow")
-        ) from None
+    return parse_settings_file(
+        TensorFlowSettings,
+        config,
+        "tensorflow",
+        TensorFlowSettingsError,
+        "Invalid TensorFlow settings in conf/<env>/tensorflow.yml",
+    )
 
 
 def _apply_gpu_settings(tf: ModuleType, gpu: GpuSettings) -> list[str]:

@@ -27,11 +27,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from dnn_pipelines.errors import UserInputError
-from dnn_pipelines.parameters import Strict, describe_validation_error
+from dnn_pipelines.parameters import Strict, parse_settings_file
 
 logger = logging.getLogger(__name__)
 
@@ -59,12 +58,9 @@ class MlflowSettingsError(UserInputError, ValueError):
 
 def parse_mlflow_settings(config: dict[str, Any]) -> MlflowSettings:
     """Validate mlflow.yml, naming every bad key."""
-    try:
-        return MlflowSettings.model_validate(config.get("mlflow", {}))
-    except ValidationError as error:
-        raise MlflowSettingsError(
-            "Invalid conf/<env>/mlflow.yml:\n" + describe_validation_error(error, "mlflow")
-        ) from None
+    return parse_settings_file(
+        MlflowSettings, config, "mlflow", MlflowSettingsError, "Invalid conf/<env>/mlflow.yml"
+    )
 
 
 def tracking_uri(settings: MlflowSettings, project_path: Path) -> str:
@@ -156,6 +152,8 @@ def log_manifest(settings: MlflowSettings, project_path: Path, manifest: dict[st
             data = json.loads(path.read_text(encoding="utf-8"))
             metrics += [Metric(k, v, now, 0) for k, v in _scalar_metrics(data, name).items()]
         elif path.suffix == ".csv":
+            import pandas as pd  # noqa: PLC0415 - only for runs with CSV outputs
+
             table = pd.read_csv(path)
             if "epoch" in table:
                 for column in table.select_dtypes("number").columns.drop("epoch"):
