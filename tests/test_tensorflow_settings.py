@@ -66,6 +66,23 @@ def test_env_overrides_one_key_and_keeps_the_rest(project):
             r"tensorflow\.gpu\.memry_growth = True: Extra inputs are not permitted",
         ),
         ({"deterministic_ops": "sometimes"}, r"tensorflow\.deterministic_ops = 'sometimes'"),
+        (
+            {"cpu_logical_devices": 0},
+            r"tensorflow\.cpu_logical_devices = 0: Input should be greater than or equal to 1",
+        ),
+        (
+            {"distribute": {"strategy": "mirror"}},
+            r"tensorflow\.distribute\.strategy = 'mirror'.*'none', 'mirrored' or "
+            r"'multi_worker_mirrored'",
+        ),
+        (
+            {"distribute": {"devices": ["/cpu:0"]}},
+            r"tensorflow\.distribute.*devices is only read by strategy: mirrored",
+        ),
+        (
+            {"distribute": {"strategy": "mirrored", "tf_config": {"cluster": {}}}},
+            r"tensorflow\.distribute.*tf_config is only read by strategy: multi_worker_mirrored",
+        ),
     ],
 )
 def test_each_bad_value_is_rejected_naming_key_and_allowed_values(yaml_block, expected):
@@ -149,7 +166,7 @@ def test_hook_configures_tensorflow_when_a_tensorflow_node_runs():
         from dnn_pipelines.hooks import TensorFlowHook
         hook = TensorFlowHook()
         pipeline = Pipeline([node(abs, "x", "y", name="trains", tags=["tensorflow"])])
-        hook.before_pipeline_run(run_params={}, pipeline=pipeline)
+        hook.before_pipeline_run(run_params={"runner": "SequentialRunner"}, pipeline=pipeline)
         import os
         from tensorflow.python.framework import config
         print(config.is_op_determinism_enabled(), os.environ["KEDRO_MP_CONTEXT"])

@@ -21,6 +21,8 @@ SETTINGS = """tensorflow:
   mixed_precision: mixed_bfloat16
   threads: {intra_op: 1, inter_op: 1}
   deterministic_ops: false
+  cpu_logical_devices: 2
+  distribute: {strategy: mirrored}
 """
 
 
@@ -29,12 +31,16 @@ def settings_seen(_seed: int) -> dict[str, Any]:
     import os  # noqa: PLC0415
 
     import tensorflow as tf  # noqa: PLC0415
+    from tensorflow.python.framework import config as tf_config  # noqa: PLC0415
 
     return {
         "pid": os.getpid(),
         "policy": tf.keras.mixed_precision.global_policy().name,
         "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
+        "deterministic": tf_config.is_op_determinism_enabled(),  # no public getter
+        "cpus": len(tf.config.list_logical_devices("CPU")),
+        "replicas": tf.distribute.get_strategy().num_replicas_in_sync,
     }
 
 
@@ -70,6 +76,8 @@ def test_parallel_runner_workers_apply_the_envs_tensorflow_settings(tmp_path):
         assert worker["pid"] != __import__("os").getpid()  # ran in a worker process
         assert worker["policy"] == "mixed_bfloat16"
         assert (worker["intra_op"], worker["inter_op"]) == (1, 1)
+        assert worker["deterministic"] is False
+        assert (worker["cpus"], worker["replicas"]) == (2, 2)
 
 
 @pytest.mark.parametrize(

@@ -26,8 +26,10 @@ from dnn_pipelines.tensorflow_settings import (
     TENSORFLOW_TAG,
     TensorFlowSettings,
     apply_tensorflow_settings,
+    check_runner,
     hand_to_workers,
     parse_tensorflow_settings,
+    release_strategy,
 )
 from dnn_pipelines.tracking.experiments import MlflowSettings, log_run, parse_mlflow_settings
 from dnn_pipelines.tracking.store import VersionsError, read_manifest
@@ -113,8 +115,23 @@ class TensorFlowHook:
         # it starts the workers, after this hook.
         os.environ.setdefault("KEDRO_MP_CONTEXT", "spawn")
         settings = self._settings or TensorFlowSettings()
+        check_runner(settings, run_params["runner"])
         hand_to_workers(settings)
         self._applied = apply_tensorflow_settings(settings, importlib.import_module("tensorflow"))
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        """Leave no strategy behind for the next run in this process (a notebook)."""
+        self._release()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        """As after a successful run."""
+        self._release()
+
+    def _release(self) -> None:
+        if self._applied is not None:
+            release_strategy(importlib.import_module("tensorflow"))
 
 
 class MlflowHook:

@@ -7,6 +7,7 @@ settings imports TensorFlow and happens only when a TensorFlow node is about to 
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import multiprocessing
 import os
@@ -14,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from dnn_pipelines.parameters import Strict, parse_settings_file
 
@@ -24,6 +25,7 @@ TENSORFLOW_TAG = "tensorflow"
 """Pipelines tag their TensorFlow nodes with it; runs without one never import TensorFlow."""
 
 PrecisionPolicy = Literal["float32", "mixed_float16", "mixed_bfloat16", "auto"]
+StrategyName = Literal["none", "mirrored", "multi_worker_mirrored"]
 WORKER_SETTINGS_ENV = "DNN_PIPELINES_TENSORFLOW_SETTINGS"
 """The validated settings, as JSON, for processes a run starts (ParallelRunner's workers)."""
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
@@ -47,6 +49,30 @@ class ThreadSettings(Strict):
     inter_op: int = Field(default=0, ge=0)
 
 
+class DistributeSettings(Strict):
+    """Which tf.distribute strategy the TensorFlow nodes build and train under."""
+
+    strategy: StrategyName = "none"
+    devices: list[str] | None = Field(
+        default=None,
+        description="mirrored only: the devices to mirror over, e.g. ['/gpu:0', '/gpu:1']; "
+        "null mirrors over every GPU, or every logical CPU when there is no GPU.",
+    )
+    tf_config: dict[str, Any] | None = Field(
+        default=None,
+        description="multi_worker_mirrored only: the cluster and this worker's task (the "
+        "TF_CONFIG JSON); null reads the TF_CONFIG environment variable.",
+    )
+
+    @model_validator(mode="after")
+    def _options_match_strategy(self) -> DistributeSettings:
+        if self.devices is not None and self.strategy != "mirrored":
+            raise ValueError("devices is only read by strategy: mirrored")
+        if self.tf_config is not None and self.strategy != "multi_worker_mirrored":
+            raise ValueError("tf_config is only read by strategy: multi_worker_mirrored")
+        return self
+
+
 class TensorFlowSettings(Strict):
     """The whole `tensorflow:` block of tensorflow.yml."""
 
@@ -54,6 +80,12 @@ class TensorFlowSettings(Strict):
     mixed_precision: PrecisionPolicy = "float32"
     threads: ThreadSettings = ThreadSettings()
     deterministic_ops: bool = True
+    cpu_logical_devices: int = Field(
+        default=1,
+        ge=1,
+        description="Split the CPU into this many logical devices (to mirror over them).",
+    )
+    distribute: DistributeSettings = DistributeSettings()
 
 
 class TensorFlowSettingsError(ValueError):
@@ -115,6 +147,43 @@ def _apply_threads(tf: ModuleType, threads: ThreadSettings) -> str:
     return f"threads intra_op={threads.intra_op} inter_op={threads.inter_op}"
 
 
+def _apply_cpu_devices(tf: ModuleType, count: int) -> str:
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    wanted = [tf.config.LogicalDeviceConfiguration() for _ in range(count)]
+    current = tf.config.get_logical_device_configuration(cpu) or [None]
+    if len(current) == count:
+        return f"{count} logical CPU device(s)"
+    try:
+        tf.config.set_logical_device_configuration(cpu, wanted if count > 1 else None)
+    except RuntimeError:
+        # As with the thread pools: a process whose runtime is up keeps its devices.
+        logger.warning(
+            "tensorflow.cpu_logical_devices = %d not applied: TensorFlow already started in "
+            "this process with %d; run in a fresh process (kedro run) to change it.",
+            count,
+            len(current),
+        )
+        return f"{len(current)} logical CPU device(s) (unchanged)"
+    return f"{count} logical CPU device(s)"
+
+
+def make_strategy(tf: ModuleType, distribute: DistributeSettings) -> Any:
+    """The tf.distribute strategy that `distribute` names (None: TensorFlow's default)."""
+    if distribute.strategy == "mirrored":
+        devices = distribute.devices or _mirror_devices(tf)
+        return tf.distribute.MirroredStrategy(devices=devices)
+    if distribute.strategy == "multi_worker_mirrored":
+        if distribute.tf_config is not None:
+            os.environ["TF_CONFIG"] = json.dumps(distribute.tf_config)
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return None
+
+
+def _mirror_devices(tf: ModuleType) -> list[str]:
+    gpus = tf.config.list_logical_devices("GPU")
+    return [device.name for device in gpus or tf.config.list_logical_devices("CPU")]
+
+
 def cpu_flags() -> set[str]:
     """The CPU's feature flags (Linux /proc/cpuinfo; empty elsewhere)."""
     try:
@@ -151,20 +220,48 @@ def apply_tensorflow_settings(settings: TensorFlowSettings, tf: ModuleType) -> d
     devices = [device.name for device in tf.config.list_physical_devices()]
     logger.info("TensorFlow %s devices: %s", tf.__version__, ", ".join(devices))
     gpu_lines = _apply_gpu_settings(tf, settings.gpu)
+    cpu_line = _apply_cpu_devices(tf, settings.cpu_logical_devices)
     thread_line = _apply_threads(tf, settings.threads)
     precision = resolve_precision(settings.mixed_precision, tf)
     tf.keras.mixed_precision.set_global_policy(precision)
     if settings.deterministic_ops:
         tf.config.experimental.enable_op_determinism()
+    strategy = make_strategy(tf, settings.distribute)
+    tf.distribute.experimental_set_strategy(strategy)
+    replicas = list(strategy.extended.worker_devices) if strategy else ["default device"]
     logger.info(
-        "TensorFlow settings applied: %s; %s; precision %s%s; deterministic ops %s",
+        "TensorFlow settings applied: %s; %s; %s; precision %s%s; deterministic ops %s; "
+        "distribute %s over %s",
         "; ".join(gpu_lines),
+        cpu_line,
         thread_line,
         precision,
         " (auto)" if settings.mixed_precision == "auto" else "",
         settings.deterministic_ops,
+        settings.distribute.strategy,
+        ", ".join(replicas),
     )
-    return {"mixed_precision": precision, "devices": devices}
+    return {
+        "mixed_precision": precision,
+        "devices": devices,
+        "distribute": settings.distribute.strategy,
+        "replicas": replicas,
+    }
+
+
+def check_runner(settings: TensorFlowSettings, runner: str) -> None:
+    """A strategy is current in one thread only: ThreadRunner's nodes would not see it."""
+    if settings.distribute.strategy != "none" and "ThreadRunner" in runner:
+        raise TensorFlowSettingsError(
+            f"tensorflow.distribute.strategy = {settings.distribute.strategy} cannot run under "
+            "ThreadRunner (a tf.distribute strategy is current in one thread only); run with "
+            "the default runner or --runner ParallelRunner, or set strategy: none."
+        )
+
+
+def release_strategy(tf: ModuleType) -> None:
+    """Make TensorFlow's default strategy current again."""
+    tf.distribute.experimental_set_strategy(None)
 
 
 def hand_to_workers(settings: TensorFlowSettings) -> None:

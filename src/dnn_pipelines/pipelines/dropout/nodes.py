@@ -27,6 +27,7 @@ from dnn_pipelines.pipelines.dropout.params import (
     TrainingParams,
 )
 from dnn_pipelines.plotting import new_figure, plot_dataset
+from dnn_pipelines.tensorflow_settings import TensorFlowSettingsError
 
 LOSS_COLUMNS = ("epoch", "loss")
 
@@ -138,13 +139,26 @@ def _fit_compiled(
     orders_all = tf.constant(orders)
     epochs = int(orders.shape[0])
 
-    def step(x_batch: Any, y_batch: Any) -> Any:
+    strategy = tf.distribute.get_strategy()  # the run's `distribute` setting (tensorflow.yml)
+    replicas = strategy.num_replicas_in_sync
+    _check_split(batch_size, remainder, replicas)
+
+    def replica_step(x_batch: Any, y_batch: Any) -> Any:
+        # Each replica takes its share of the global batch; Keras scales the loss by
+        # 1/replicas and the optimizer sums the gradients, so a step is the global mean.
+        share = tf.shape(y_batch)[0] // replicas
+        start = tf.distribute.get_replica_context().replica_id_in_sync_group * share
+        x_batch, y_batch = x_batch[start : start + share], y_batch[start : start + share]
         with tf.GradientTape() as tape:
             y_pred = model(x_batch, training=True)
             loss = model.compute_loss(x=x_batch, y=y_batch, y_pred=y_pred, training=True)
             scaled = optimizer.scale_loss(loss)
         optimizer.apply_gradients(zip(tape.gradient(scaled, weights), weights, strict=True))
         return loss
+
+    def step(x_batch: Any, y_batch: Any) -> Any:
+        losses = strategy.run(replica_step, args=(x_batch, y_batch))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
 
     def epoch(index: Any, history: Any) -> tuple[Any, Any]:
         order = orders_all[index]
@@ -173,6 +187,17 @@ def _fit_compiled(
         return history.stack()
 
     return fit().numpy().astype(np.float64)
+
+
+def _check_split(batch_size: int, remainder: int, replicas: int) -> None:
+    """Every replica must get an equal share of each batch, or the step is not the mean."""
+    if batch_size % replicas or remainder % replicas:
+        raise TensorFlowSettingsError(
+            f"dropout.training.batch_size = {batch_size} (last batch {remainder or batch_size}) "
+            f"cannot be split evenly over the {replicas} devices of tensorflow.distribute; "
+            f"choose a batch size and n_points whose batches are multiples of {replicas}, "
+            "or set tensorflow.distribute.strategy: none."
+        )
 
 
 def predict(model: Any, dataset: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -33,6 +33,27 @@ def _compile(model: Any, phase: PhaseParams, head: HeadParams) -> None:
     )
 
 
+def _predict_in_batches(model: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """`model.predict(x)`, batch by batch: `model.predict` called inside `fit` leaves `fit`
+    stalling for 20-50 s at its end with Xception (measured); batch by batch it does not.
+
+    Under a strategy of several replicas `predict_on_batch` runs the whole batch on every
+    replica and returns each copy, so the model is called once, outside the replicas.
+    """
+    import tensorflow as tf  # noqa: PLC0415
+
+    if tf.distribute.get_strategy().num_replicas_in_sync == 1:
+        predict = model.predict_on_batch
+    else:
+        predict = tf.function(lambda batch: model(batch, training=False))
+    return np.concatenate(
+        [
+            np.asarray(predict(x[start : start + batch_size]))
+            for start in range(0, len(x), batch_size)
+        ]
+    )
+
+
 def _fit(
     model: Any,
     data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
@@ -44,9 +65,11 @@ def _fit(
     The validation loss is the compiled model's own loss, as `validation_data` would use.
     """
     import keras  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415
 
     x_train, y_train, x_val, y_val = data
     loss = model.loss
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
 
     class Validation(keras.callbacks.Callback):
         """What `validation_data` computes at each epoch end, keeping the outputs."""
@@ -54,16 +77,11 @@ def _fit(
         outputs: np.ndarray | None = None
 
         def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-            # predict_on_batch: `model.predict` called inside `fit` leaves `fit` stalling for
-            # 20-50 s at its end with Xception (measured); batch by batch it does not.
-            outputs = np.concatenate(
-                [
-                    self.model.predict_on_batch(x_val[start : start + prediction_batch_size])
-                    for start in range(0, len(x_val), prediction_batch_size)
-                ]
-            )
+            outputs = _predict_in_batches(self.model, x_val, prediction_batch_size)
             logs = logs if logs is not None else {}
-            logs["val_loss"] = float(loss(y_val, outputs))
+            # Keras divides a loss by the replica count (its share of the global mean) even
+            # outside the replicas; undone here so val_loss is the loss over x_val.
+            logs["val_loss"] = float(loss(y_val, outputs)) * replicas
             logs["val_accuracy"] = float(np.mean(np.argmax(outputs, axis=1) == y_val))
             self.outputs = outputs
             logger.info(
