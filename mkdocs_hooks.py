@@ -1,7 +1,9 @@
-"""mkdocs hook: parameter tables generated from the pydantic models, never typed by hand.
+"""mkdocs hook: parameter and settings tables generated from the pydantic models, never
+typed by hand.
 
 A page line `<!-- parameters: <top-level key> -->` becomes one table per model of that
-parameter block: every field with its type, default and description.
+parameter block, and `<!-- settings: <file> -->` one per model of a settings file
+(tensorflow.yml, mlflow.yml): every field with its type, default and description.
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from dnn_pipelines.parameters import _unwrap, parameter_blocks
+from dnn_pipelines.tensorflow_settings import TensorFlowSettings
+from dnn_pipelines.tracking.experiments import MlflowSettings
 
-MARKER = re.compile(r"<!-- parameters: (\S+) -->")
+MARKER = re.compile(r"<!-- (parameters|settings): (\S+) -->")
+SETTINGS = {"tensorflow": TensorFlowSettings, "mlflow": MlflowSettings}
 
 
 def _type(annotation: Any) -> str:
@@ -48,10 +53,12 @@ def _table(path: str, model: type[BaseModel]) -> str:
 
 def on_page_markdown(markdown: str, **_kwargs: Any) -> str:
     """Replace every marker with the tables of its block."""
-    blocks = parameter_blocks()
+    blocks = {"parameters": parameter_blocks(), "settings": SETTINGS}
 
     def tables(match: re.Match[str]) -> str:
-        key = match.group(1)
-        return "\n\n".join(_table(path, model) for path, model in _models(blocks[key], key))
+        kind, key = match.groups()
+        return "\n\n".join(
+            _table(path, model) for path, model in _models(blocks[kind][key], key)
+        )
 
     return MARKER.sub(tables, markdown)

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from run import RESULTS, measure, project_copy, replace_doc_block, utc_stamp
 
+from dnn_pipelines.tensorflow_settings import BF16_CPU_FLAGS, cpu_flags
+
 PRECISIONS = ("float32", "mixed_bfloat16")
 CASES = {
     "Xception, conf/base, random weights": (
@@ -98,7 +100,12 @@ def main() -> None:
                     print(case, precision, results[case][precision][-1], flush=True)
         FOLDER.mkdir(parents=True, exist_ok=True)
         path = FOLDER / f"{utc_stamp()}.json"
-        path.write_text(json.dumps({"date": path.stem, "results": results}, indent=2))
+        bf16_units = sorted(cpu_flags() & set(BF16_CPU_FLAGS))  # what `auto` looks for
+        path.write_text(
+            json.dumps(
+                {"date": path.stem, "cpu_bf16_flags": bf16_units, "results": results}, indent=2
+            )
+        )
     table = markdown_table(results)
     print(table)
     if args.update_docs:

@@ -214,3 +214,21 @@ def test_a_tensorflow_run_prints_no_native_noise_and_still_its_errors(tmp_path):
     assert failed.returncode == 1
     assert "Error: DatasetError" in failed.stderr and "truncated or corrupt" in failed.stderr
     assert "cuInit" not in failed.stderr and "absl" not in failed.stderr
+
+
+def test_parallel_runner_workers_print_no_native_noise(tmp_path):
+    """The workers inherit the filtered descriptor 2 of the process that starts them."""
+    project = copy_project(tmp_path / "project")
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [KEDRO, "run", "--env", "test", "--pipelines", "dropout", "--runner", "ParallelRunner"],
+        cwd=project.path,
+        env={**env, "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "parallel_runner.py" in result.stdout  # the nodes ran in worker processes
+    assert result.stderr == ""

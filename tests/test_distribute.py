@@ -190,3 +190,18 @@ def test_a_strategy_under_thread_runner_is_one_message_before_any_node(tmp_path)
     )
     assert "Traceback" not in output
     assert not (project.data / "01_raw").exists()
+
+
+def test_a_batch_that_cannot_split_over_the_replicas_is_one_message(tmp_path):
+    project = copy_project(tmp_path / "project")
+    project.write_conf("test/tensorflow.yml", MIRRORED)
+    process = start_run(
+        project, "--pipelines", "dropout", "--params", "dropout.training.batch_size=31"
+    )
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 1
+    assert (
+        "TensorFlowSettingsError: dropout.training.batch_size = 31 (last batch 2) cannot be "
+        "split evenly over the 2 devices" in " ".join(output.split())
+    )
+    assert "Traceback" not in output

@@ -35,24 +35,32 @@ BF16_GPU_CAPABILITY = (8, 0)  # Ampere and newer compute bf16 natively
 class GpuSettings(Strict):
     """Which GPUs TensorFlow may use and how it allocates their memory."""
 
-    memory_growth: bool = True
+    memory_growth: bool = Field(
+        default=True, description="Allocate GPU memory as needed instead of all at start."
+    )
     visible_devices: list[int] | None = Field(
         default=None, description="GPU indices to expose; null exposes every GPU found."
     )
-    memory_limit_mb: int | None = Field(default=None, gt=0)
+    memory_limit_mb: int | None = Field(
+        default=None, gt=0, description="A cap per visible GPU in MB (replaces memory growth)."
+    )
 
 
 class ThreadSettings(Strict):
     """Thread pools; 0 lets TensorFlow pick (one per core)."""
 
-    intra_op: int = Field(default=0, ge=0)
-    inter_op: int = Field(default=0, ge=0)
+    intra_op: int = Field(default=0, ge=0, description="Threads inside one op (0: one per core).")
+    inter_op: int = Field(default=0, ge=0, description="Ops run side by side (0: TF's choice).")
 
 
 class DistributeSettings(Strict):
     """Which tf.distribute strategy the TensorFlow nodes build and train under."""
 
-    strategy: StrategyName = "none"
+    strategy: StrategyName = Field(
+        default="none",
+        description="none: one device; mirrored: every device of one "
+        "machine; multi_worker_mirrored: several machines (TF_CONFIG).",
+    )
     devices: list[str] | None = Field(
         default=None,
         description="mirrored only: the devices to mirror over, e.g. ['/gpu:0', '/gpu:1']; "
@@ -77,9 +85,16 @@ class TensorFlowSettings(Strict):
     """The whole `tensorflow:` block of tensorflow.yml."""
 
     gpu: GpuSettings = GpuSettings()
-    mixed_precision: PrecisionPolicy = "float32"
+    mixed_precision: PrecisionPolicy = Field(
+        default="float32",
+        description="Keras' precision policy; auto picks mixed_bfloat16 where the hardware "
+        "computes bf16 natively (CPU flag amx_bf16 or avx512_bf16, GPU of compute capability "
+        "8.0+), float32 elsewhere.",
+    )
     threads: ThreadSettings = ThreadSettings()
-    deterministic_ops: bool = True
+    deterministic_ops: bool = Field(
+        default=True, description="Same seed, same numbers (slightly slower on a GPU)."
+    )
     cpu_logical_devices: int = Field(
         default=1,
         ge=1,

@@ -9,6 +9,7 @@ from dnn_pipelines.datasets.atomic import (
     AtomicJSONDataset,
     AtomicMatplotlibDataset,
     AtomicParquetDataset,
+    AtomicTextDataset,
 )
 from dnn_pipelines.datasets.npz import NpzDataset
 
@@ -17,5 +18,6 @@ __all__ = [
     "AtomicJSONDataset",
     "AtomicMatplotlibDataset",
     "AtomicParquetDataset",
+    "AtomicTextDataset",
     "NpzDataset",
 ]

@@ -19,6 +19,7 @@ from kedro.io.core import DatasetError, VersionNotFoundError, get_filepath_str
 from kedro_datasets.json import JSONDataset
 from kedro_datasets.matplotlib import MatplotlibDataset
 from kedro_datasets.pandas import CSVDataset, ParquetDataset
+from kedro_datasets.text import TextDataset
 
 from dnn_pipelines.files import partial_name, publish
 
@@ -124,6 +125,10 @@ class AtomicParquetDataset(AtomicSaveMixin, ParquetDataset):
 
 class AtomicJSONDataset(AtomicSaveMixin, JSONDataset):
     """JSONDataset with atomic saves."""
+
+
+class AtomicTextDataset(AtomicSaveMixin, TextDataset):
+    """TextDataset with atomic saves (a model summary)."""
 
 
 class _PngFigureDataset(MatplotlibDataset):

@@ -13,6 +13,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from matplotlib.figure import Figure
+from scipy import stats
 from sklearn.datasets import make_moons
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
@@ -145,17 +146,44 @@ def test_moons_are_the_lessons_draw_with_labels_minus_one_and_one():
     assert set(moons["y"]) == {-1, 1}
 
 
-def test_held_out_is_a_fresh_sample_and_refuses_the_training_seed():
-    moons_params = base(MoonsParams, "moons")
-    held_out_params = base(HeldOutParams, "held_out")
-    held_out = make_held_out_moons(moons_params, held_out_params, seed(123))
-    x, y = lesson_moons(held_out_params.seed, held_out_params.n_samples)
-    np.testing.assert_array_equal(held_out[["x1", "x2"]].to_numpy(), x)
-    np.testing.assert_array_equal(held_out["y"].to_numpy(), y)
-    training = make_moons_dataset(moons_params, seed(123))
-    assert not np.isin(held_out["x1"], training["x1"]).any()
+def held_out_sample(noise: float, n_samples: int = 200) -> pd.DataFrame:
+    return make_held_out_moons(
+        MoonsParams(n_samples=200, noise=noise, labels=(-1, 1)),
+        HeldOutParams(n_samples=n_samples, seed=2024),
+        seed(123),
+    )
+
+
+def test_held_out_points_lie_on_the_lessons_arcs_at_new_positions():
+    clean = held_out_sample(noise=0.0)
+    x1, x2, y = clean["x1"].to_numpy(), clean["x2"].to_numpy(), clean["y"].to_numpy()
+    outer, inner = y == -1, y == 1
+    assert (outer.sum(), inner.sum()) == (100, 100)  # make_moons' split, n // 2 outer
+    # make_moons' arcs: the unit upper half circle, and its mirror shifted by (1, -0.5)
+    np.testing.assert_allclose(x1[outer] ** 2 + x2[outer] ** 2, 1.0, atol=1e-12)
+    np.testing.assert_allclose((x1[inner] - 1) ** 2 + (x2[inner] - 0.5) ** 2, 1.0, atol=1e-12)
+    assert (x2[outer] >= 0).all() and (x2[inner] <= 0.5).all()
+    # the angles are new: none is one of make_moons' evenly spaced training angles
+    angles = np.concatenate(
+        [np.arctan2(x2[outer], x1[outer]), np.arctan2(0.5 - x2[inner], 1 - x1[inner])]
+    )
+    grid = np.linspace(0, np.pi, 100)
+    assert np.min(np.abs(angles[:, None] - grid[None, :])) > 1e-9
+    assert stats.kstest(angles / np.pi, "uniform").pvalue > 0.01  # spread along the whole arc
+
+
+def test_held_out_noise_is_the_training_noise():
+    noisy, clean = held_out_sample(noise=0.15), held_out_sample(noise=0.0)
+    offsets = (noisy[["x1", "x2"]] - clean[["x1", "x2"]]).to_numpy().ravel()
+    assert offsets.std() == pytest.approx(0.15, rel=0.1)  # 400 draws: standard error 3.5 %
+    assert abs(offsets.mean()) < 3 * 0.15 / np.sqrt(400)
+
+
+def test_held_out_refuses_the_training_seed():
     with pytest.raises(ValueError, match="equals the global seed"):
-        make_held_out_moons(moons_params, held_out_params, seed(held_out_params.seed))
+        make_held_out_moons(
+            base(MoonsParams, "moons"), HeldOutParams(n_samples=10, seed=123), seed(123)
+        )
 
 
 # ---------------------------------------------------------------- the lesson's fits
@@ -178,7 +206,7 @@ def test_training_accuracy_equals_the_lessons_code(value):
         base(MoonsParams, "moons"), base(HeldOutParams, "held_out"), seed(value)
     )
     x, y = lesson_moons(value)
-    x_test, y_test = lesson_moons(BASE["held_out"]["seed"])
+    x_test, y_test = held_out[["x1", "x2"]].to_numpy(), held_out["y"].to_numpy()
     for activation in ("identity", "logistic", "tanh", "relu"):
         with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)

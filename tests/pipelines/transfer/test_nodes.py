@@ -359,7 +359,7 @@ def test_a_file_that_does_not_fit_the_base_is_reported(tmp_path: Path, filters: 
 
 def build(split: dict[str, np.ndarray], head: HeadParams = HEAD, seed: int = SEED) -> object:
     base = transfer_model.build_random_base(split, TINY_IMAGE, base_params(), seed)
-    model, _ = transfer_model.build_transfer_model(
+    model, _, _ = transfer_model.build_transfer_model(
         base, split, TINY_IMAGE, head, training_params(), seed
     )
     return model
@@ -367,7 +367,7 @@ def build(split: dict[str, np.ndarray], head: HeadParams = HEAD, seed: int = SEE
 
 def test_the_frozen_model_trains_only_its_head(tiny_split: dict[str, np.ndarray]) -> None:
     base = transfer_model.build_random_base(tiny_split, TINY_IMAGE, base_params(), SEED)
-    model, counts = transfer_model.build_transfer_model(
+    model, counts, summary = transfer_model.build_transfer_model(
         base, tiny_split, TINY_IMAGE, HEAD, training_params(), SEED
     )
     features = base.output_shape[-1]
@@ -377,6 +377,28 @@ def test_the_frozen_model_trains_only_its_head(tiny_split: dict[str, np.ndarray]
     assert counts["trainable_params_fine_tuned"] == counts["total_params"] - batch_norm
     assert not transfer_model.base_of(model).trainable
     assert model.output_shape == (None, 10)
+    # The lesson's first model.summary(), with the base frozen:
+    assert f"Trainable params: {(features + 1) * 10} " in summary
+    assert f"Total params: {model.count_params()} " in summary
+    assert "small_convnet (Functional)" in summary
+
+
+@pytest.mark.parametrize(("freeze_batch_norm", "kept_frozen"), [(True, 4), (False, 2)])
+def test_the_counted_fine_tune_parameters_are_those_unfreezing_makes_trainable(
+    tiny_split: dict[str, np.ndarray], freeze_batch_norm: bool, kept_frozen: int
+) -> None:
+    base = transfer_model.build_random_base(tiny_split, TINY_IMAGE, base_params(), SEED)
+    training = training_params(freeze_batch_norm=freeze_batch_norm)
+    model, counts, _ = transfer_model.build_transfer_model(
+        base, tiny_split, TINY_IMAGE, HEAD, training, SEED
+    )
+    features = base.output_shape[-1]
+    # moving mean and variance never train; gamma and beta stay frozen when asked
+    expected = model.count_params() - kept_frozen * features
+    assert counts["trainable_params_fine_tuned"] == expected
+    _, _, _, summary = transfer_training.fine_tune_phase(model, tiny_split, training, HEAD, SEED)
+    assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == expected
+    assert f"Trainable params: {expected} " in summary  # the lesson's second model.summary()
 
 
 @pytest.mark.parametrize(
@@ -448,7 +470,7 @@ def test_fine_tuning_trains_the_base_but_keeps_batch_norm_in_inference_mode(
         rtol=1e-6,
     )
     before = {w.path: w.numpy().copy() for w in transfer_model.base_of(reloaded).weights}
-    tuned, history, _ = transfer_training.fine_tune_phase(
+    tuned, history, _, _ = transfer_training.fine_tune_phase(
         reloaded, tiny_split, training_params(), HEAD, SEED
     )
     after = {w.path: w.numpy() for w in transfer_model.base_of(tuned).weights}

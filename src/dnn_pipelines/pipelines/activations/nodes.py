@@ -122,25 +122,39 @@ def plot_activation_curves(curves: pd.DataFrame, derivatives: pd.DataFrame) -> F
 # ---------------------------------------------------------------- datasets
 
 
-def _moons_frame(n_samples: int, noise: float, labels: tuple[int, int], seed: int) -> pd.DataFrame:
-    x, y = make_moons(n_samples=n_samples, noise=noise, random_state=seed)
+def _moons_frame(x: np.ndarray, y: np.ndarray, labels: tuple[int, int]) -> pd.DataFrame:
     mapped = np.where(y == 0, labels[0], labels[1])
     return pd.DataFrame({FEATURES[0]: x[:, 0], FEATURES[1]: x[:, 1], TARGET: mapped})
 
 
 def make_moons_dataset(moons: MoonsParams, seed: Seed) -> pd.DataFrame:
     """The lesson's training set: make_moons(n, noise, random_state=seed), class 0 relabelled."""
-    return _moons_frame(moons.n_samples, moons.noise, moons.labels, int(seed))
+    x, y = make_moons(n_samples=moons.n_samples, noise=moons.noise, random_state=int(seed))
+    return _moons_frame(x, y, moons.labels)
 
 
 def make_held_out_moons(moons: MoonsParams, held_out: HeldOutParams, seed: Seed) -> pd.DataFrame:
-    """A fresh sample of the same distribution; its own seed keeps it out of the training set."""
+    """New points of the same two moons, at new positions along the arcs.
+
+    `make_moons` puts its points at fixed, evenly spaced angles on each arc; only the noise
+    depends on the seed, so another seed would give fresh noise over the training
+    positions. Here every point's angle is drawn uniformly in [0, pi] instead; the arcs,
+    the split between them (n // 2 on the outer one) and the Gaussian noise are make_moons'.
+    """
     if held_out.seed == int(seed):
         raise ValueError(
             f"activations.held_out.seed ({held_out.seed}) equals the global seed: the held-out "
-            "sample would repeat the training points; pick another seed."
+            "sample would repeat the training noise; pick another seed."
         )
-    return _moons_frame(held_out.n_samples, moons.noise, moons.labels, held_out.seed)
+    rng = np.random.default_rng(held_out.seed)
+    n_outer = held_out.n_samples // 2
+    y = np.repeat([0, 1], [n_outer, held_out.n_samples - n_outer])
+    angle = rng.uniform(0.0, np.pi, held_out.n_samples)
+    outer = np.column_stack([np.cos(angle), np.sin(angle)])
+    inner = np.column_stack([1 - np.cos(angle), 0.5 - np.sin(angle)])
+    x = np.where(y[:, None] == 0, outer, inner)
+    x += rng.normal(scale=moons.noise, size=x.shape)
+    return _moons_frame(x, y, moons.labels)
 
 
 def _xy(moons: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -76,11 +76,11 @@ class MoonsParams(StrictParams):
 
 
 class HeldOutParams(StrictParams):
-    """A fresh sample of the same moons (same noise and labels), drawn with its own seed."""
+    """New points of the same moons (same arcs, noise and labels), at new positions."""
 
     n_samples: Annotated[int, Field(strict=True, ge=1)] = Field(description="Points drawn.")
     seed: NonNegativeInt = Field(
-        description="random_state of this sample; must differ from the global seed."
+        description="Seed of this sample's positions and noise; must differ from the global seed."
     )
 
 

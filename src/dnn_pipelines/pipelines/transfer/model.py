@@ -114,12 +114,8 @@ def _preprocess(inputs: Any, image: ImageParams) -> Any:
     return pixels
 
 
-def unfreeze(base: Any, freeze_batch_norm: bool) -> None:
-    """Make the base trainable; keep its BatchNormalization layers in inference mode if asked.
-
-    In Keras 3 a BatchNormalization layer runs in inference mode exactly when it is not
-    trainable; `training=False` on the base's call no longer protects it during `fit`.
-    """
+def _batch_norms(base: Any) -> list[Any]:
+    """Every BatchNormalization layer inside `base`, however deeply nested."""
     import keras  # noqa: PLC0415
 
     def nested(layer: Any) -> Any:
@@ -127,11 +123,39 @@ def unfreeze(base: Any, freeze_batch_norm: bool) -> None:
             yield inner
             yield from nested(inner)
 
+    return [layer for layer in nested(base) if isinstance(layer, keras.layers.BatchNormalization)]
+
+
+def unfreeze(base: Any, freeze_batch_norm: bool) -> None:
+    """Make the base trainable; keep its BatchNormalization layers in inference mode if asked.
+
+    In Keras 3 a BatchNormalization layer runs in inference mode exactly when it is not
+    trainable; `training=False` on the base's call no longer protects it during `fit`.
+    """
     base.trainable = True
     if freeze_batch_norm:
-        for layer in nested(base):
-            if isinstance(layer, keras.layers.BatchNormalization):
-                layer.trainable = False
+        for layer in _batch_norms(base):
+            layer.trainable = False
+
+
+def _fine_tuned_count(model: Any, base: Any, freeze_batch_norm: bool) -> int:
+    """The parameters `unfreeze` will make trainable, counted without unfreezing: all but the
+    BatchNorm moving statistics, and all but BatchNorm's gamma and beta too if they stay frozen.
+    """
+    frozen = 0
+    for layer in _batch_norms(base):
+        kept = [layer.moving_mean, layer.moving_variance]
+        if freeze_batch_norm:
+            kept += [weight for weight in (layer.gamma, layer.beta) if weight is not None]
+        frozen += sum(int(np.prod(weight.shape)) for weight in kept)
+    return int(model.count_params()) - frozen
+
+
+def model_summary(model: Any) -> str:
+    """The lesson's `model.summary()`, as text: layers, shapes and (trainable) parameters."""
+    parts: list[str] = []
+    model.summary(line_length=100, print_fn=lambda text, **_: parts.append(text))
+    return "".join(parts)
 
 
 def base_of(model: Any) -> Any:
@@ -239,9 +263,10 @@ def build_transfer_model(
     head: HeadParams,
     training: TrainingParams,
     seed: Seed,
-) -> tuple[Any, dict[str, int]]:
+) -> tuple[Any, dict[str, int], str]:
     """The lesson's model: enlargement layers -> frozen base(training=False) -> GAP -> Dropout
-    -> Dense(k); also the parameter counts that answer "what percentage will be modified?".
+    -> Dense(k); also the parameter counts that answer "what percentage will be modified?",
+    and the lesson's first `model.summary()`.
     """
     import keras  # noqa: PLC0415
 
@@ -257,17 +282,13 @@ def build_transfer_model(
     )
     model = keras.Model(inputs, outputs, name="transfer_model")
 
-    def trainable_count() -> int:
-        return int(sum(np.prod(weight.shape) for weight in model.trainable_weights))
-
-    frozen = trainable_count()
-    unfreeze(base, training.fine_tune.freeze_batch_norm)
-    everything = trainable_count()
-    base.trainable = False
+    frozen = int(sum(np.prod(weight.shape) for weight in model.trainable_weights))
     counts = {
         "total_params": int(model.count_params()),
         "trainable_params_frozen": frozen,
-        "trainable_params_fine_tuned": everything,
+        "trainable_params_fine_tuned": _fine_tuned_count(
+            model, base, training.fine_tune.freeze_batch_norm
+        ),
     }
     logger.info(
         "Transfer model: %d parameters, %d trainable with the base frozen (%.3f%%)",
@@ -275,4 +296,4 @@ def build_transfer_model(
         frozen,
         100 * frozen / counts["total_params"],
     )
-    return model, counts
+    return model, counts, model_summary(model)

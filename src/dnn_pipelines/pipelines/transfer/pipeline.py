@@ -91,7 +91,7 @@ def experiment(name: str, base: Node) -> Pipeline:
                     "params:training",
                     "params:seed",
                 ],
-                ["initial_model", "param_counts"],
+                ["initial_model", "param_counts", "model_summary_frozen"],
                 name="build_model",
                 tags=[TENSORFLOW_TAG],
             ),
@@ -105,7 +105,12 @@ def experiment(name: str, base: Node) -> Pipeline:
             Node(
                 fine_tune_phase,
                 ["frozen_model", "split", "params:training", "params:head", "params:seed"],
-                ["fine_tuned_model", "fine_tuned_history", "fine_tuned_predictions"],
+                [
+                    "fine_tuned_model",
+                    "fine_tuned_history",
+                    "fine_tuned_predictions",
+                    "model_summary_fine_tune",
+                ],
                 name="fine_tune",
                 tags=[TENSORFLOW_TAG],
             ),

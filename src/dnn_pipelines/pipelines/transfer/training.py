@@ -14,6 +14,7 @@ from dnn_pipelines.pipelines.transfer.model import (
     OUTPUT_LAYER,
     POOLING_LAYER,
     base_of,
+    model_summary,
     unfreeze,
 )
 from dnn_pipelines.pipelines.transfer.params import HeadParams, PhaseParams, TrainingParams
@@ -124,7 +125,6 @@ def train_frozen_phase(
 
     keras.utils.set_random_seed(int(seed))
     phase = training.frozen
-    base_of(model).trainable = False
     x_train, x_val = split["x_train"], split["x_val"]
     fit_model = model
     if phase.fast:
@@ -157,8 +157,9 @@ def fine_tune_phase(
     training: TrainingParams,
     head: HeadParams,
     seed: Seed,
-) -> tuple[Any, pd.DataFrame, dict[str, np.ndarray]]:
-    """Phase 2: the base trainable, recompiled with a small rate (`Adam(1e-5)`).
+) -> tuple[Any, pd.DataFrame, dict[str, np.ndarray], str]:
+    """Phase 2: the base trainable, recompiled with a small rate (`Adam(1e-5)`); also the
+    lesson's second `model.summary()`, once the base is trainable.
 
     With `freeze_batch_norm` the base's BatchNorm layers stay in inference mode, as the
     lesson's `training=False` intended: a small dataset does not disturb their statistics.
@@ -167,6 +168,7 @@ def fine_tune_phase(
 
     keras.utils.set_random_seed(int(seed))
     unfreeze(base_of(model), training.fine_tune.freeze_batch_norm)
+    summary = model_summary(model)  # where the lesson calls model.summary() again
     _compile(model, training.fine_tune, head)
     history, outputs = _fit(
         model,
@@ -174,4 +176,4 @@ def fine_tune_phase(
         training.fine_tune,
         training.prediction_batch_size,
     )
-    return model, history, {"outputs": outputs, "y_true": split["y_val"]}
+    return model, history, {"outputs": outputs, "y_true": split["y_val"]}, summary
