@@ -101,6 +101,11 @@ def test_every_point_equals_the_same_run_done_alone(local_sweep, alone):
     assert point_outputs(project) == alone
 
 
+def test_the_terminal_shows_progress_not_dask_or_kedro_log_lines(local_sweep):
+    _, output = local_sweep
+    assert " INFO " not in output, output[:3000]  # e.g. "Start worker at", "Nanny ... closed"
+
+
 def test_the_report_gives_mean_and_t_interval_over_the_seeds(local_sweep):
     project, output = local_sweep
     [report] = [m for m in manifests(project) if m["pipelines"] == ["sweep_report"]]

@@ -157,6 +157,12 @@ def _step(value: Any, key: str | int) -> Any:
 
 def connect(spec: SweepSpec, workers: int | None, scheduler: str | None) -> tuple[Any, Any]:
     """A Dask client: to `scheduler` when given, else to a new LocalCluster of processes."""
+    # Dask sets its loggers to INFO when distributed is imported, here and in every local
+    # worker it spawns: the sweep's own progress lines would drown.
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+    import dask  # noqa: PLC0415
+
+    dask.config.refresh()
     from distributed import Client, LocalCluster  # noqa: PLC0415 - only when sweeping
 
     address = scheduler or spec.scheduler

@@ -108,6 +108,9 @@ def _file(project_path: Path, entry: dict[str, Any]) -> Path:
 def _client(settings: MlflowSettings, project_path: Path) -> Any:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(math.ceil(settings.timeout_s)))
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    # MLflow logs at INFO when it creates its sqlite tables ("Creating initial MLflow
+    # database tables..."): noise in the run log. Its warnings and errors still show.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     from mlflow.tracking import MlflowClient  # noqa: PLC0415 - a second, only when logging
 
     return MlflowClient(tracking_uri=tracking_uri(settings, project_path))
