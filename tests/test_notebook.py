@@ -9,6 +9,18 @@ from nbclient import NotebookClient
 
 from tests.conftest import REPO, copy_project
 
+LESSON_QUESTIONS = (  # the lesson's own questions that numbers answer
+    "How much slower is the training of layer",
+    "Does the resulting empirical distribution match the theoretical one?",
+    "Which activation function works best?",
+    "Can you distinguish the different distorting effects?",
+    "What percentage of the NN parameters will be modified?",
+    "How does the model perform?",
+    "Did the fine tuning improve the results?",
+    "What is the effect of the dropout?",
+    "Is it helping to prevent over-fitting?",
+)
+
 
 def test_the_lesson_notebook_runs_on_the_catalog(tmp_path, monkeypatch):
     project = copy_project(tmp_path / "project")
@@ -36,5 +48,25 @@ def test_the_lesson_notebook_runs_on_the_catalog(tmp_path, monkeypatch):
         if "text/markdown" in output.get("data", {})
     ]
     assert len(images) >= 13
-    assert len(answers) >= 6  # one measured answer per lesson question block
     assert not [output for output in outputs if output.get("output_type") == "error"]
+    shown = "\n".join(answers)
+    for question in LESSON_QUESTIONS:
+        assert f"**{question}" in shown, question
+
+    # The numbers shown are the run's, read here from its metrics files.
+    gradient = project.load("vanishing_gradient_metrics")
+    assert f"{gradient['slowdown_vs_output']:.3g} times" in shown
+    activations = project.load("activations_metrics")
+    best = max(activations, key=lambda name: activations[name]["test_accuracy"])
+    accuracy = activations[best]["test_accuracy"]
+    assert f"works best?** {best}: held-out accuracy {accuracy:.3f}" in shown
+    transfer = project.load("transfer_metrics")
+    frozen, tuned = transfer["frozen"]["val_accuracy"], transfer["fine_tuned"]["val_accuracy"]
+    assert f"validation accuracy {frozen:.3f} with the base frozen, {tuned:.3f} after" in shown
+    dropout = project.load("dropout_metrics").values()
+    lowest = min(dropout, key=lambda metrics: metrics["true_mse"])
+    no_dropout = next(metrics for metrics in dropout if metrics["rate"] == 0.0)
+    if lowest["rate"] > 0:
+        assert f"Yes: {lowest['rate']:.0%} dropout gives the lowest error" in shown
+    else:
+        assert f"No: no dropout rate beats {no_dropout['true_mse']:.3f}" in shown

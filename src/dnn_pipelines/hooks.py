@@ -32,6 +32,7 @@ from dnn_pipelines.tensorflow_settings import (
     release_strategy,
 )
 from dnn_pipelines.tracking.experiments import MlflowSettings, log_run, parse_mlflow_settings
+from dnn_pipelines.tracking.latest import answers_of, write_latest_page
 from dnn_pipelines.tracking.store import VersionsError, read_manifest
 
 logger = logging.getLogger(__name__)
@@ -170,3 +171,36 @@ class MlflowHook:
             logger.warning("No manifest to log to MLflow: %s", error)
             return
         log_run(self._settings, self._project_path, manifest)
+
+
+class SummaryHook:
+    """Ends every successful run with the lesson's answers, computed from this run's metrics,
+    and refreshes the env's page of newest results (`tracking.latest`)."""
+
+    def __init__(self) -> None:
+        self._project_path = Path.cwd()
+
+    @hook_impl
+    def after_context_created(self, context: KedroContext) -> None:
+        """Where the project is."""
+        self._project_path = Path(context.project_path)
+
+    @hook_impl(trylast=True)
+    def after_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        """Log the answers and where the figures are; a failure here costs a warning only."""
+        try:
+            manifest = read_manifest(self._project_path, run_params["run_id"])
+            answers = answers_of(self._project_path, manifest["outputs"])
+            page = write_latest_page(self._project_path, manifest["env"])
+        except (VersionsError, OSError, KeyError, ValueError) as error:
+            logger.warning("No summary of this run: %s: %s", type(error).__name__, error)
+            return
+        if answers:
+            logger.info("The lesson's questions, answered by this run:")
+        for question, answer in answers:
+            logger.info("  %s %s", question, answer)
+        logger.info(
+            "Newest figures and answers of env '%s': %s",
+            manifest["env"],
+            page.relative_to(self._project_path),
+        )

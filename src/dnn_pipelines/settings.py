@@ -4,7 +4,7 @@ import warnings
 
 from kedro.config import OmegaConfigLoader
 
-from dnn_pipelines.hooks import MlflowHook, ParametersHook, TensorFlowHook
+from dnn_pipelines.hooks import MlflowHook, ParametersHook, SummaryHook, TensorFlowHook
 from dnn_pipelines.tracking.manifest import RunManifestHook
 
 # Kedro's own config loader calls OmegaConf's deprecated register_new_resolver on every run;
@@ -19,6 +19,7 @@ HOOKS = (
     _TENSORFLOW_HOOK,
     RunManifestHook(tensorflow=_TENSORFLOW_HOOK),
     MlflowHook(),
+    SummaryHook(),
 )
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader

@@ -24,6 +24,7 @@ from pathlib import Path
 import click
 
 from dnn_pipelines.errors import UserErrorsGroup
+from dnn_pipelines.tracking.latest import refresh_latest_pages
 from dnn_pipelines.tracking.prune import DEFAULT_STALE_AFTER_MIN, apply_plan, plan_prune
 from dnn_pipelines.tracking.store import (
     MAX_LISTED,
@@ -213,6 +214,8 @@ def prune(options: _Options, keep: int, apply_: bool, stale_after: float) -> Non
         click.echo(
             f"freed {freed} bytes ({human_bytes(freed)}) in {len(plan.removals)} deletion(s)"
         )
+        for page in refresh_latest_pages(project_path):  # they linked deleted versions too
+            click.echo(f"refreshed {page.relative_to(project_path).as_posix()}")
     else:
         click.echo(
             f"dry run: would free {plan.bytes} bytes ({human_bytes(plan.bytes)}) in "

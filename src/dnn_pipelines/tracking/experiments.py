@@ -31,6 +31,7 @@ from pydantic import Field
 
 from dnn_pipelines.errors import UserInputError
 from dnn_pipelines.parameters import Strict, parse_settings_file
+from dnn_pipelines.tracking.store import output_file
 
 logger = logging.getLogger(__name__)
 
@@ -100,11 +101,6 @@ def _scalar_metrics(data: Any, prefix: str) -> dict[str, float]:
     }
 
 
-def _file(project_path: Path, entry: dict[str, Any]) -> Path:
-    filepath = Path(entry["filepath"])
-    return project_path / filepath / entry["version"] / filepath.name
-
-
 def _client(settings: MlflowSettings, project_path: Path) -> Any:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(math.ceil(settings.timeout_s)))
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
@@ -154,7 +150,7 @@ def log_manifest(settings: MlflowSettings, project_path: Path, manifest: dict[st
     now = int(time.time() * 1000)
     outputs = manifest.get("outputs") or {}
     for name, entry in sorted(outputs.items()):
-        path = _file(project_path, entry)
+        path = output_file(project_path, entry)
         if path.suffix == ".json" and "metrics" in name:
             data = json.loads(path.read_text(encoding="utf-8"))
             metrics += [Metric(k, v, now, 0) for k, v in _scalar_metrics(data, name).items()]
@@ -174,7 +170,7 @@ def log_manifest(settings: MlflowSettings, project_path: Path, manifest: dict[st
     for start in range(0, len(metrics), 1000):
         client.log_batch(run_id, metrics=metrics[start : start + 1000])
     for name, entry in sorted(outputs.items()):
-        path = _file(project_path, entry)
+        path = output_file(project_path, entry)
         if path.suffix == ".png":
             client.log_artifact(run_id, str(path), artifact_path="figures")
         elif path.suffix == ".keras" and settings.log_models:

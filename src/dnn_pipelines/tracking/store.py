@@ -186,6 +186,12 @@ def manifest_versions(project_path: Path) -> list[str]:
     )
 
 
+def output_file(project_path: Path, entry: dict[str, Any]) -> Path:
+    """Where a manifest's dataset entry has its file: <filepath>/<version>/<file name>."""
+    filepath = Path(entry["filepath"])
+    return project_path / filepath / entry["version"] / filepath.name
+
+
 def read_manifest(project_path: Path, version: str | None = None) -> dict[str, Any]:
     """The manifest of run `version` (a unique prefix is enough; None: the newest run)."""
     versions = manifest_versions(project_path)
