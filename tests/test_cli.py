@@ -232,3 +232,23 @@ def test_parallel_runner_workers_print_no_native_noise(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "parallel_runner.py" in result.stdout  # the nodes ran in worker processes
     assert result.stderr == ""
+
+
+def test_a_run_started_in_a_subfolder_logs_with_the_projects_config(tmp_path):
+    """Kedro looks for conf/logging.yml in the working directory only."""
+    project = copy_project(tmp_path / "project")
+    subfolder = project.path / "notebooks"
+    subfolder.mkdir()
+    result = subprocess.run(
+        [KEDRO, "run", "--env", "test", "--pipelines", "vanishing_gradient"],
+        cwd=subfolder,
+        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Completed node: vanishing_gradient.backward_pass" in result.stdout
+    assert "Loading data from" not in result.stdout  # kedro.io is WARNING in conf/logging.yml
+    assert "Saving data to" not in result.stdout

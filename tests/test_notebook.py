@@ -49,6 +49,8 @@ def test_the_lesson_notebook_runs_on_the_catalog(tmp_path, monkeypatch):
     ]
     assert len(images) >= 13
     assert not [output for output in outputs if output.get("output_type") == "error"]
+    logged = "".join(output.get("text", "") for output in outputs)
+    assert "Loading data from" not in logged  # the project's conf/logging.yml, from notebooks/
     shown = "\n".join(answers)
     for question in LESSON_QUESTIONS:
         assert f"**{question}" in shown, question

@@ -76,9 +76,7 @@ def snapshot(data: Path) -> dict[str, tuple[int, int, str]]:
 def disk_bytes(data: Path) -> int:
     """Bytes of every version on disk (the env pages under 08_reporting/latest are none)."""
     latest = data / "08_reporting" / "latest"
-    return sum(
-        p.stat().st_size for p in data.rglob("*") if p.is_file() and latest not in p.parents
-    )
+    return sum(p.stat().st_size for p in data.rglob("*") if p.is_file() and latest not in p.parents)
 
 
 def versions_of(project, relative: str) -> set[str]:

@@ -1,11 +1,15 @@
 """Project settings: config patterns and hooks (see Kedro's settings.py reference)."""
 
 import warnings
+from pathlib import Path
 
 from kedro.config import OmegaConfigLoader
 
 from dnn_pipelines.hooks import MlflowHook, ParametersHook, SummaryHook, TensorFlowHook
+from dnn_pipelines.project_logging import use_project_logging
 from dnn_pipelines.tracking.manifest import RunManifestHook
+
+use_project_logging(Path.cwd())  # `kedro` started in a subfolder, or a notebook in notebooks/
 
 # Kedro's own config loader calls OmegaConf's deprecated register_new_resolver on every run;
 # nothing a user of this project can act on, so it stays out of the run log.
