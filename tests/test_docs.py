@@ -75,3 +75,24 @@ def test_the_site_renders_in_chromium_with_its_figures(site, tmp_path):
     log = server.stderr.read()
     assert '"GET /pipelines/dropout/ HTTP/1.1" 200' in log
     assert '"GET /images/dropout_loss.png HTTP/1.1" 200' in log  # the figure loaded
+
+
+def test_the_site_shows_the_lesson_executed_with_every_answer(site):
+    from tests.test_notebook import LESSON_QUESTIONS  # noqa: PLC0415
+
+    page = (site / "lesson" / "index.html").read_text()
+    assert page.count("data:image/") >= 13  # the figures, embedded
+    for question in LESSON_QUESTIONS:
+        assert question in page, question
+
+
+def test_the_executed_lesson_is_the_current_notebook():
+    """docs/lesson.ipynb is regenerated (tools/execute_lesson.py) whenever a cell changes."""
+    import nbformat  # noqa: PLC0415
+
+    executed, source = (
+        nbformat.read(REPO / path, as_version=4)
+        for path in ("docs/lesson.ipynb", "notebooks/lesson.ipynb")
+    )
+    assert [cell.source for cell in executed.cells] == [cell.source for cell in source.cells]
+    assert all(cell.get("execution_count") for cell in executed.cells if cell.cell_type == "code")

@@ -62,8 +62,8 @@ def augmentation(metrics: dict[str, Any]) -> list[Answer]:
     return [
         (
             "Can you distinguish the different distorting effects?",
-            f"{verdict}: measured on the probe image, {check['n_measurements']} rotations, "
-            "shifts, shears, zooms and flips match the drawn parameters"
+            f"{verdict}: on the probe image, {check['n_measurements']} measurements of the "
+            "rotations, shifts, shears, zooms and flips match the drawn parameters"
             + ("." if check["all_passed"] else " within tolerance only in part (see metrics)."),
         )
     ]
