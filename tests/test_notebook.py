@@ -10,6 +10,8 @@ from nbclient import NotebookClient
 from tests.conftest import REPO, copy_project
 
 LESSON_QUESTIONS = (  # the lesson's own questions that numbers answer
+    "Does the forward code coincide with the algorithm studied in theory?",
+    "Does the backward code coincide with the algorithm studied in theory?",
     "How much slower is the training of layer",
     "Does the resulting empirical distribution match the theoretical one?",
     "Which activation function works best?",

@@ -49,6 +49,23 @@ def test_dropout_answers_follow_the_numbers():
     assert prevention == "No: no dropout rate beats 0.050, the error without dropout."
 
 
+def test_the_backward_answer_is_no_when_the_lesson_formula_is_off():
+    check = {
+        "checked_layers": [48, 49, 50],
+        "lesson_relative_error": 1.22,
+        "exact_relative_error": 3e-9,
+    }
+    forward, backward = answers.backward_theory(check)
+    assert forward[1].startswith("Yes: a_l = W_l o_(l-1) and o_l = g(a_l), without biases")
+    assert backward[1] == (
+        "No: on layers 48, 49, 50, the lesson's formula is 1.22 (relative) away from finite "
+        "differences of the loss; backpropagation, d_(l-1) = g'(a_(l-1)) * (W_l^T d_l), is "
+        "3e-09 away."
+    )
+    close = check | {"lesson_relative_error": 2e-5}
+    assert answers.backward_theory(close)[1][1].startswith("Yes: on layers 48, 49, 50")
+
+
 def test_the_best_activation_is_the_best_on_held_out_points_not_on_training():
     metrics = {
         "tanh": {"train_accuracy": 1.0, "test_accuracy": 0.90},

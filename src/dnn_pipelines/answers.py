@@ -12,6 +12,8 @@ from typing import Any
 
 Answer = tuple[str, str]
 """(the lesson's question, this run's answer)."""
+THEORY_TOLERANCE = 1e-4
+"""A gradient formula within this relative distance of finite differences is the theory's."""
 
 
 def vanishing_gradient(metrics: dict[str, Any]) -> list[Answer]:
@@ -23,6 +25,25 @@ def vanishing_gradient(metrics: dict[str, Any]) -> list[Answer]:
             f"({metrics['slowdown_orders_of_magnitude']:.2f} orders of magnitude): the gradient "
             f"norm loses {metrics['decay_per_layer']:.3f} decades per layer.",
         )
+    ]
+
+
+def backward_theory(check: dict[str, Any]) -> list[Answer]:
+    lesson, exact = check["lesson_relative_error"], check["exact_relative_error"]
+    layers = ", ".join(str(layer) for layer in check["checked_layers"])
+    return [
+        (
+            "Does the forward code coincide with the algorithm studied in theory?",
+            "Yes: a_l = W_l o_(l-1) and o_l = g(a_l), without biases; finite differences of "
+            "the loss it computes are what true backpropagation reproduces (next answer).",
+        ),
+        (
+            "Does the backward code coincide with the algorithm studied in theory?",
+            ("No" if lesson > THEORY_TOLERANCE else "Yes")
+            + f": on layers {layers}, the lesson's formula is {lesson:.3g} (relative) away from "
+            f"finite differences of the loss; backpropagation, d_(l-1) = g'(a_(l-1)) * "
+            f"(W_l^T d_l), is {exact:.1g} away.",
+        ),
     ]
 
 
@@ -132,6 +153,7 @@ def dropout(metrics: dict[str, Any]) -> list[Answer]:
 
 
 ANSWERS: dict[str, Callable[[dict[str, Any]], list[Answer]]] = {
+    "vanishing_gradient_theory_check": backward_theory,
     "vanishing_gradient_metrics": vanishing_gradient,
     "initialization_metrics": initialization,
     "activations_metrics": activations,

@@ -128,6 +128,24 @@ def test_the_lesson_backward_is_not_the_gradient():
     assert np.array_equal(grad, np.repeat(grad[:, :, :1], 3, axis=2))
 
 
+def test_the_theory_check_measures_both_formulas_against_finite_differences():
+    """The lesson's "does the code coincide with the theory?", answered by numbers."""
+    params = make_params(n_units=3, n_layers=5, compare_layer=2)
+    out = run_nodes(params, seed=1)
+    pattern, weights = out["pattern"], out["weights"]
+    numeric = _finite_differences(pattern, weights["w"], params)[2:]  # top 3 of 5 layers
+    expected = {}
+    for formula in ("lesson", "exact"):
+        variant = make_params(n_units=3, n_layers=5, compare_layer=2, backward=formula)
+        grad = run_nodes(variant, seed=1)["gradients"]["grad"][2:]
+        expected[formula] = np.abs(grad - numeric).max() / np.abs(numeric).max()
+    check = nodes.theory_check(pattern, weights, params)
+    assert check["checked_layers"] == [3, 4, 5]
+    assert check["lesson_relative_error"] == pytest.approx(expected["lesson"], rel=1e-6)
+    assert check["exact_relative_error"] < 1e-6
+    assert check["lesson_relative_error"] > 0.1
+
+
 @pytest.mark.parametrize("backward", ["lesson", "exact"])
 def test_shapes(backward):
     n, layers = 4, 7

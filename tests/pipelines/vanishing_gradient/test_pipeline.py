@@ -141,6 +141,7 @@ def test_one_group_with_a_nested_grid_and_top_level_results(ran):
     }
     assert pipeline.outputs() == {
         "vanishing_gradient_metrics",
+        "vanishing_gradient_theory_check",
         "vanishing_gradient_comparison",
         "vanishing_gradient_comparison_plot",
         "vanishing_gradient.gradient_norm_plot",

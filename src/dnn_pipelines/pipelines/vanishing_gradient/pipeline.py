@@ -22,6 +22,7 @@ from dnn_pipelines.pipelines.vanishing_gradient.nodes import (
     plot_comparison,
     plot_gradient_norms,
     summarize_metrics,
+    theory_check,
 )
 from dnn_pipelines.pipelines.vanishing_gradient.params import grid_cells
 
@@ -71,7 +72,8 @@ def experiment() -> Pipeline:
 
 
 def lesson_figure() -> Pipeline:
-    """The lesson's figure, drawn for the lesson's run only (the grid has its comparison)."""
+    """The lesson's figure and its theory question, for the lesson's run only (the grid has
+    its comparison)."""
     return Pipeline(
         [
             Node(
@@ -79,7 +81,13 @@ def lesson_figure() -> Pipeline:
                 ["gradient_norms", "experiment"],
                 "gradient_norm_plot",
                 name="plot_gradient_norms",
-            )
+            ),
+            Node(
+                theory_check,
+                ["pattern", "weights", "experiment"],
+                "theory_check",
+                name="theory_check",
+            ),
         ]
     )
 
@@ -148,6 +156,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
         parameters=_through(grid_cells()),
         outputs={
             "metrics": f"{TOPIC}_metrics",
+            "theory_check": f"{TOPIC}_theory_check",
             f"{GRID}.comparison": f"{TOPIC}_comparison",
             f"{GRID}.comparison_plot": f"{TOPIC}_comparison_plot",
         },
