@@ -425,3 +425,19 @@ def test_transform_params_are_strict():
         TransformParams.model_validate(
             {**raw_params()["transforms"], "vertical_flip": True}  # not supported: say so
         )
+
+
+@pytest.mark.parametrize(
+    "picture",
+    [
+        np.array([[[10.0, 20.0, 30.0], [40.0, 50.0, 200.0]]]),  # stretched to 0..255
+        np.array([[[-20.0, 0.0, 10.0], [5.0, 60.0, 100.0]]]),  # negative values too
+        np.zeros((1, 2, 3)),  # all black stays black
+        np.random.default_rng(3).uniform(0, 255, size=(8, 9, 3)),
+    ],
+)
+def test_the_grid_shows_images_as_the_lessons_array_to_img(picture):
+    import keras  # noqa: PLC0415
+
+    shown = np.asarray(keras.utils.array_to_img(picture))  # what the lesson's plt.imshow gets
+    np.testing.assert_array_equal(nodes.lesson_display(picture), shown)

@@ -504,17 +504,29 @@ def plot_original(image: dict[str, np.ndarray], params: AugmentationParams) -> F
     return figure
 
 
+def lesson_display(picture: np.ndarray) -> np.ndarray:
+    """What the lesson's `array_to_img(batch[0])` shows: each image stretched on its own,
+    from its darkest value (0) to its brightest (255), in float32 as Keras computes it."""
+    pixels = np.asarray(picture, dtype=np.float32)
+    pixels = pixels - pixels.min()
+    peak = pixels.max()
+    if peak != 0:
+        pixels /= peak
+    return (pixels * 255).astype(np.uint8)
+
+
 def plot_samples_grid(
     samples: dict[str, np.ndarray], sample_parameters: pd.DataFrame, params: AugmentationParams
 ) -> Figure:
-    """The lesson's 4 x 4 grid of perturbed copies, each titled with what was drawn."""
+    """The lesson's 4 x 4 grid of perturbed copies, each titled with what was drawn and shown
+    as the lesson's `array_to_img` shows it."""
     sampling = params.sampling
     figure, axes = new_figure(sampling.grid_rows, sampling.grid_cols, params.plots.grid_size)
     figure.set_dpi(params.plots.dpi)
     for ax, picture, record in zip(
         axes.ravel(), samples["images"], sample_parameters.to_dict(orient="records"), strict=True
     ):
-        ax.imshow(picture)
+        ax.imshow(lesson_display(picture))
         ax.set_title(
             f"{describe_draw('rotation', record)}, {describe_draw('shift', record)}\n"
             f"{describe_draw('zoom', record)}, {describe_draw('flip', record)}",
