@@ -106,6 +106,14 @@ def test_the_terminal_shows_progress_not_dask_or_kedro_log_lines(local_sweep):
     assert " INFO " not in output, output[:3000]  # e.g. "Start worker at", "Nanny ... closed"
 
 
+def test_after_a_sweep_the_envs_page_shows_its_report(local_sweep):
+    project, _ = local_sweep
+    page = (project.data / "08_reporting/latest/test.html").read_text()
+    [report] = [m for m in manifests(project) if m["pipelines"] == ["sweep_report"]]
+    assert f"run {report['save_version']}" in page  # the sweep's summary figure
+    assert page.count("<img") == 1 + 2  # summary.png, and the points' two figures (newest)
+
+
 def test_the_report_gives_mean_and_t_interval_over_the_seeds(local_sweep):
     project, output = local_sweep
     [report] = [m for m in manifests(project) if m["pipelines"] == ["sweep_report"]]

@@ -32,7 +32,7 @@ from dnn_pipelines.tensorflow_settings import (
     release_strategy,
 )
 from dnn_pipelines.tracking.experiments import MlflowSettings, log_run, parse_mlflow_settings
-from dnn_pipelines.tracking.latest import answers_of, write_latest_page
+from dnn_pipelines.tracking.latest import IN_SWEEP_ENV, answers_of, write_latest_page
 from dnn_pipelines.tracking.store import VersionsError, read_manifest
 
 logger = logging.getLogger(__name__)
@@ -188,6 +188,8 @@ class SummaryHook:
     @hook_impl(trylast=True)
     def after_pipeline_run(self, run_params: dict[str, Any]) -> None:
         """Log the answers and where the figures are; a failure here costs a warning only."""
+        if os.environ.get(IN_SWEEP_ENV):
+            return
         try:
             manifest = read_manifest(self._project_path, run_params["run_id"])
             answers = answers_of(self._project_path, manifest["outputs"])

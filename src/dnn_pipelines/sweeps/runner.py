@@ -24,6 +24,7 @@ from typing import Any
 
 from dnn_pipelines.sweeps.spec import SweepError, SweepSpec, nested
 from dnn_pipelines.tracking.experiments import PARENT_RUN_ENV
+from dnn_pipelines.tracking.latest import IN_SWEEP_ENV
 from dnn_pipelines.tracking.store import (
     VersionsError,
     manifest_versions,
@@ -65,6 +66,7 @@ def run_point(
     from dnn_pipelines.tracking.pins import RunCollisionError  # noqa: PLC0415
 
     os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+    os.environ[IN_SWEEP_ENV] = "1"
     if mlflow_parent:
         os.environ[PARENT_RUN_ENV] = mlflow_parent
     bootstrap_project(Path(project_path))

@@ -28,6 +28,8 @@ from dnn_pipelines.tracking.store import (
 logger = logging.getLogger(__name__)
 
 LATEST_DIR = Path("data/08_reporting/latest")
+IN_SWEEP_ENV = "DNN_PIPELINES_SWEEP_POINT"
+"""Set in a sweep's workers: the sweep's report run writes the page once, not every point."""
 FIGURE_SUFFIX = ".png"
 
 
