@@ -112,13 +112,18 @@ def transfer(metrics: dict[str, Any]) -> list[Answer]:
 
 
 def transfer_from_scratch(metrics: dict[str, Any]) -> list[Answer]:
+    strongest = metrics["strongest_baseline"]
     gain = metrics["transfer_gain"]
+    baselines = ", ".join(
+        f"{name} {metrics[name]['val_accuracy']:.3f}"
+        for name in ("from_scratch", "bn_recomputed", "end_to_end")
+    )
     return [
         (
             "Did transfer help (not in the lesson)?",
             f"{'Yes' if gain > 0 else 'No'}: {metrics['fine_tuned']['val_accuracy']:.3f} "
-            f"pretrained against {metrics['from_scratch']['val_accuracy']:.3f} from random "
-            f"weights ({gain:+.3f}).",
+            f"pretrained against {metrics[strongest]['val_accuracy']:.3f} for the strongest "
+            f"baseline from random weights, {strongest} ({gain:+.3f}); {baselines}.",
         )
     ]
 

@@ -40,6 +40,7 @@ from dnn_pipelines.pipelines.transfer import (
     weights as transfer_weights,
 )
 from dnn_pipelines.pipelines.transfer.params import (
+    BaselineParams,
     BaseModelParams,
     DataParams,
     HeadParams,
@@ -535,12 +536,57 @@ def test_metrics_answer_the_lessons_questions() -> None:
 
 def test_from_scratch_metrics_say_whether_transfer_helped() -> None:
     metrics = transfer_report.summarize_from_scratch(
-        history([0.9]), history([0.2, 0.3]), history([0.35])
+        history([0.9]), history([0.2, 0.3]), history([0.35]), history([0.7]), history([0.5, 0.8])
     )
     assert metrics["fine_tuned"]["val_accuracy"] == 0.9
     assert metrics["from_scratch"]["val_accuracy"] == 0.35
     assert metrics["from_scratch_frozen"]["val_accuracy"] == 0.3
-    assert metrics["transfer_gain"] == pytest.approx(0.55)
+    assert metrics["bn_recomputed"]["val_accuracy"] == 0.7
+    assert metrics["end_to_end"]["val_accuracy"] == 0.8
+    assert metrics["gains"] == pytest.approx(
+        {"from_scratch": 0.55, "bn_recomputed": 0.2, "end_to_end": 0.1}
+    )
+    assert metrics["strongest_baseline"] == "end_to_end"
+    assert metrics["transfer_gain"] == pytest.approx(0.1)  # against the strongest
+
+
+def test_recomputed_batch_norm_statistics_are_those_of_the_target_images(
+    tiny_split: dict[str, np.ndarray],
+) -> None:
+    """AdaBN: the BatchNorm layer gets the mean and variance of its inputs over the batches."""
+    import keras  # noqa: PLC0415
+
+    base = transfer_model.build_random_base(tiny_split, TINY_IMAGE, base_params(), SEED)
+    norm = base.get_layer("feature_norm")  # the small convnet's one BatchNorm, after the convs
+    assert np.allclose(norm.moving_mean.numpy(), 0) and np.allclose(norm.moving_variance.numpy(), 1)
+    images = np.random.default_rng(0).normal(2.0, 3.0, size=(32, *base.input_shape[1:]))
+    into_norm = keras.Model(base.inputs, norm.input)  # what the BatchNorm sees
+    batches = [into_norm(images[start : start + 8]).numpy() for start in range(0, 32, 8)]
+    axes = tuple(range(batches[0].ndim - 1))
+    expected_mean = np.mean([batch.mean(axis=axes) for batch in batches], axis=0)
+    expected_variance = np.mean([batch.var(axis=axes) for batch in batches], axis=0)
+    momentum = norm.momentum
+    transfer_model.recompute_batch_norm(base, images.astype(np.float32), batch_size=8)
+    np.testing.assert_allclose(norm.moving_mean.numpy(), expected_mean, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(norm.moving_variance.numpy(), expected_variance, rtol=1e-4)
+    assert norm.momentum == momentum  # restored
+
+
+def test_the_end_to_end_baseline_trains_every_layer_for_the_whole_budget(
+    tiny_split: dict[str, np.ndarray],
+) -> None:
+    model = build(tiny_split)
+    base = transfer_model.base_of(model)
+    before = {w.path: w.numpy().copy() for w in base.weights if "kernel" in w.path}
+    training = training_params(epochs=2)  # frozen 2 + fine-tune 1
+    history, predictions = transfer_training.train_end_to_end(
+        model, tiny_split, training, HEAD, BaselineParams(end_to_end_learning_rate=0.01), SEED
+    )
+    assert len(history) == 3
+    assert all(
+        not np.array_equal(w.numpy(), before[w.path]) for w in base.weights if w.path in before
+    )
+    assert predictions["outputs"].shape == (len(tiny_split["y_val"]), 10)
 
 
 def _drawn(figure: Figure) -> list:

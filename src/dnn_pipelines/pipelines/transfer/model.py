@@ -256,6 +256,45 @@ def build_random_base(
     return _build_base(base_model.architecture, input_shape, base_model, None)
 
 
+def build_random_base_on_target(
+    split: dict[str, np.ndarray],
+    image: ImageParams,
+    base_model: BaseModelParams,
+    training: TrainingParams,
+    seed: Seed,
+) -> Any:
+    """A fair random baseline: the random base, with BatchNorm statistics of the target data.
+
+    A random base normalises with BatchNorm's initial statistics (mean 0, variance 1), which
+    the target's features do not have; a pretrained base brings statistics that fit. Here
+    every BatchNormalization layer takes the mean and variance of its inputs over the
+    training images (one pass in training mode, each layer's moving averages set to the
+    running mean over the batches: AdaBN), so the comparison is about learned weights only.
+    """
+    import keras  # noqa: PLC0415
+
+    base = build_random_base(split, image, base_model, seed)
+    inputs = keras.Input(shape=split["x_train"].shape[1:])
+    enlarge = keras.Model(inputs, _preprocess(inputs, image))
+    batch = training.prediction_batch_size
+    recompute_batch_norm(
+        base, enlarge.predict(split["x_train"], batch_size=batch, verbose=0), batch
+    )
+    return base
+
+
+def recompute_batch_norm(base: Any, images: np.ndarray, batch_size: int) -> None:
+    """Set every BatchNorm layer's moving statistics to their mean over `images`' batches."""
+    norms = _batch_norms(base)
+    momenta = [layer.momentum for layer in norms]
+    for step, start in enumerate(range(0, len(images), batch_size)):
+        for layer in norms:
+            layer.momentum = step / (step + 1)  # moving = running mean of the batch statistics
+        base(images[start : start + batch_size], training=True)
+    for layer, momentum in zip(norms, momenta, strict=True):
+        layer.momentum = momentum
+
+
 def build_transfer_model(
     base: Any,
     split: dict[str, np.ndarray],

@@ -37,6 +37,7 @@ this module names the functions the pipeline wires.
 from dnn_pipelines.pipelines.transfer.data import load_digit_images, split_tasks
 from dnn_pipelines.pipelines.transfer.model import (
     build_random_base,
+    build_random_base_on_target,
     build_transfer_model,
     prepare_base_model,
 )
@@ -46,11 +47,16 @@ from dnn_pipelines.pipelines.transfer.report import (
     summarize_from_scratch,
     summarize_transfer,
 )
-from dnn_pipelines.pipelines.transfer.training import fine_tune_phase, train_frozen_phase
+from dnn_pipelines.pipelines.transfer.training import (
+    fine_tune_phase,
+    train_end_to_end,
+    train_frozen_phase,
+)
 from dnn_pipelines.pipelines.transfer.weights import resolve_base_weights
 
 __all__ = [
     "build_random_base",
+    "build_random_base_on_target",
     "build_transfer_model",
     "fine_tune_phase",
     "load_digit_images",
@@ -61,5 +67,6 @@ __all__ = [
     "split_tasks",
     "summarize_from_scratch",
     "summarize_transfer",
+    "train_end_to_end",
     "train_frozen_phase",
 ]

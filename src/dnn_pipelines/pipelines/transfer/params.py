@@ -195,6 +195,15 @@ class TrainingParams(StrictParams):
     )
 
 
+class BaselineParams(StrictParams):
+    """The fair baselines of pipeline `transfer_from_scratch` (not in the lesson)."""
+
+    end_to_end_learning_rate: PositiveFloat = Field(
+        description="Adam's learning rate when the whole network trains from random weights "
+        "(Adam's default 0.001, the lesson's frozen-phase rate)."
+    )
+
+
 class TransferBlock(StrictParams):
     """The whole `transfer:` block of parameters_transfer.yml, checked before any node runs."""
 
@@ -203,6 +212,7 @@ class TransferBlock(StrictParams):
     base_model: BaseModelParams
     head: HeadParams
     training: TrainingParams
+    baselines: BaselineParams
 
 
 BLOCKS = {"transfer": TransferBlock}

@@ -17,7 +17,12 @@ from dnn_pipelines.pipelines.transfer.model import (
     model_summary,
     unfreeze,
 )
-from dnn_pipelines.pipelines.transfer.params import HeadParams, PhaseParams, TrainingParams
+from dnn_pipelines.pipelines.transfer.params import (
+    BaselineParams,
+    HeadParams,
+    PhaseParams,
+    TrainingParams,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -177,3 +182,34 @@ def fine_tune_phase(
         training.prediction_batch_size,
     )
     return model, history, {"outputs": outputs, "y_true": split["y_val"]}, summary
+
+
+def train_end_to_end(
+    model: Any,
+    split: dict[str, np.ndarray],
+    training: TrainingParams,
+    head: HeadParams,
+    baselines: BaselineParams,
+    seed: Seed,
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """A fair baseline: the same network from random weights, every layer trained from the
+    start (BatchNorm included), with the transfer's whole budget of epochs (frozen plus
+    fine-tune), the frozen phase's batch size, and Adam at `baselines.end_to_end_learning_rate`.
+    """
+    import keras  # noqa: PLC0415
+
+    keras.utils.set_random_seed(int(seed))
+    unfreeze(base_of(model), freeze_batch_norm=False)
+    phase = PhaseParams(
+        learning_rate=baselines.end_to_end_learning_rate,
+        epochs=training.frozen.epochs + training.fine_tune.epochs,
+        batch_size=training.frozen.batch_size,
+    )
+    _compile(model, phase, head)
+    history, outputs = _fit(
+        model,
+        (split["x_train"], split["y_train"], split["x_val"], split["y_val"]),
+        phase,
+        training.prediction_batch_size,
+    )
+    return history, {"outputs": outputs, "y_true": split["y_val"]}
