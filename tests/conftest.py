@@ -7,10 +7,15 @@ artifact of a test run lands in the test's own temporary folder.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,6 +138,59 @@ def screenshot(url: str, shot: Path, profile: Path, size: str = "1400,900") -> N
         timeout=180,
         check=False,
     )
+
+
+KEDRO = str(Path(sys.executable).with_name("kedro"))
+
+
+def kedro_run(
+    project: KedroProject, *args: str, cwd: Path | None = None, without: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """`kedro run <args>` in a fresh process, in the project (or `cwd`), telemetry off and
+    the environment variables `without` removed; bounded by a 600 s timeout."""
+    env = {key: value for key, value in os.environ.items() if key not in without}
+    return subprocess.run(
+        [KEDRO, "run", *args],
+        cwd=cwd or project.path,
+        env={**env, "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+@contextlib.contextmanager
+def served(folder: Path) -> Iterator[tuple[int, list[str]]]:
+    """`python -m http.server` on 127.0.0.1 for `folder`, stopped by pid on exit.
+
+    Yields the port and a list that holds the server's request log once the block ends.
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    log: list[str] = []
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the HTTP server did not start in 30 s"
+                time.sleep(0.2)
+        yield port, log
+    finally:
+        stop_group(server)
+        log.append(server.stderr.read())
 
 
 def stop_group(process: subprocess.Popen, grace_s: float = 30) -> None:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_project
+from tests.conftest import KEDRO, copy_project, kedro_run
 
-KEDRO = str(Path(sys.executable).with_name("kedro"))
+TF_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL"
 
 
 def _kedro(project, *args, **env):
@@ -192,17 +190,10 @@ def test_a_data_folder_that_cannot_hold_the_run_is_one_message(tmp_path):
 def test_a_tensorflow_run_prints_no_native_noise_and_still_its_errors(tmp_path):
     """TensorFlow's absl log (cuInit, oneDNN) is filtered; Python's stderr is not."""
     project = copy_project(tmp_path / "project")
-    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [KEDRO, "run", "--env", "test", "--pipelines", "dropout", *args],
-            cwd=project.path,
-            env={**env, "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "200"},
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
+        return kedro_run(
+            project, "--env", "test", "--pipelines", "dropout", *args, without=(TF_LOG_LEVEL,)
         )
 
     first = run()
@@ -219,15 +210,10 @@ def test_a_tensorflow_run_prints_no_native_noise_and_still_its_errors(tmp_path):
 def test_parallel_runner_workers_print_no_native_noise(tmp_path):
     """The workers inherit the filtered descriptor 2 of the process that starts them."""
     project = copy_project(tmp_path / "project")
-    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
-    result = subprocess.run(
-        [KEDRO, "run", "--env", "test", "--pipelines", "dropout", "--runner", "ParallelRunner"],
-        cwd=project.path,
-        env={**env, "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "200"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    result = kedro_run(
+        project,
+        *("--env", "test", "--pipelines", "dropout", "--runner", "ParallelRunner"),
+        without=(TF_LOG_LEVEL,),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "parallel_runner.py" in result.stdout  # the nodes ran in worker processes
@@ -239,15 +225,7 @@ def test_a_run_started_in_a_subfolder_logs_with_the_projects_config(tmp_path):
     project = copy_project(tmp_path / "project")
     subfolder = project.path / "notebooks"
     subfolder.mkdir()
-    result = subprocess.run(
-        [KEDRO, "run", "--env", "test", "--pipelines", "vanishing_gradient"],
-        cwd=subfolder,
-        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "200"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = kedro_run(project, "--env", "test", "--pipelines", "vanishing_gradient", cwd=subfolder)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Completed node: vanishing_gradient.backward_pass" in result.stdout
     assert "Loading data from" not in result.stdout  # kedro.io is WARNING in conf/logging.yml

@@ -178,30 +178,26 @@ def test_two_multi_worker_mirrored_processes_train_in_lockstep(tmp_path):
     assert manifest(projects[1])["tensorflow_applied"]["distribute"] == "multi_worker_mirrored"
 
 
-def test_a_strategy_under_thread_runner_is_one_message_before_any_node(tmp_path):
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--runner", "ThreadRunner"),
+            "TensorFlowSettingsError: tensorflow.distribute.strategy = mirrored cannot run under "
+            "ThreadRunner",
+        ),
+        (
+            ("--params", "dropout.training.batch_size=31"),
+            "TensorFlowSettingsError: dropout.training.batch_size = 31 (last batch 2) cannot be "
+            "split evenly over the 2 devices",
+        ),
+    ],
+)
+def test_a_run_the_strategy_cannot_serve_is_one_message(tmp_path, args, message):
     project = copy_project(tmp_path / "project")
     project.write_conf("test/tensorflow.yml", MIRRORED)
-    process = start_run(project, "--pipelines", "dropout", "--runner", "ThreadRunner")
+    process = start_run(project, "--pipelines", "dropout", *args)
     output, _ = process.communicate(timeout=300)
     assert process.returncode == 1
-    assert (
-        "TensorFlowSettingsError: tensorflow.distribute.strategy = mirrored cannot run under "
-        "ThreadRunner" in " ".join(output.split())
-    )
-    assert "Traceback" not in output
-    assert not (project.data / "01_raw").exists()
-
-
-def test_a_batch_that_cannot_split_over_the_replicas_is_one_message(tmp_path):
-    project = copy_project(tmp_path / "project")
-    project.write_conf("test/tensorflow.yml", MIRRORED)
-    process = start_run(
-        project, "--pipelines", "dropout", "--params", "dropout.training.batch_size=31"
-    )
-    output, _ = process.communicate(timeout=300)
-    assert process.returncode == 1
-    assert (
-        "TensorFlowSettingsError: dropout.training.batch_size = 31 (last batch 2) cannot be "
-        "split evenly over the 2 devices" in " ".join(output.split())
-    )
+    assert message in " ".join(output.split())
     assert "Traceback" not in output

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import chromium, screenshot, stop_group
+from tests.conftest import chromium, screenshot, served
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -46,35 +44,13 @@ def test_parameter_tables_come_from_the_models(site):
 
 def test_the_site_renders_in_chromium_with_its_figures(site, tmp_path):
     chromium()  # skip (fail in CI) before starting anything when there is none
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-        cwd=site,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
+    with served(site) as (port, log):
         for page, shot in (("", "docs_home.png"), ("pipelines/dropout/", "docs_dropout.png")):
             url = f"http://127.0.0.1:{port}/{page}"
             screenshot(url, ARTIFACTS / shot, tmp_path / "chrome", size="1280,2400")
             assert (ARTIFACTS / shot).stat().st_size > 30_000, shot
-    finally:
-        stop_group(server)
-    log = server.stderr.read()
-    assert '"GET /pipelines/dropout/ HTTP/1.1" 200' in log
-    assert '"GET /images/dropout_loss.png HTTP/1.1" 200' in log  # the figure loaded
+    assert '"GET /pipelines/dropout/ HTTP/1.1" 200' in log[0]
+    assert '"GET /images/dropout_loss.png HTTP/1.1" 200' in log[0]  # the figure loaded
 
 
 def test_the_site_shows_the_lesson_executed_with_every_answer(site):

@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from dnn_pipelines import answers
-from tests.conftest import KedroProject, chromium, copy_project, screenshot, stop_group
+from tests.conftest import KedroProject, chromium, copy_project, kedro_run, screenshot, served
 
-KEDRO = str(Path(sys.executable).with_name("kedro"))
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
 
@@ -107,15 +101,7 @@ def test_transfer_says_when_fine_tuning_did_not_help():
 
 
 def run(project: KedroProject, env: str, *args: str) -> str:
-    result = subprocess.run(
-        [KEDRO, "run", "--env", env, "--pipelines", "vanishing_gradient", *args],
-        cwd=project.path,
-        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "250"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = kedro_run(project, "--env", env, "--pipelines", "vanishing_gradient", *args)
     assert result.returncode == 0, result.stderr[-3000:]
     return " ".join(result.stdout.split())
 
@@ -169,30 +155,8 @@ def test_each_env_has_a_page_of_its_own_newest_results(two_envs):
 def test_the_page_shows_its_figures_in_chromium(two_envs, tmp_path):
     chromium()
     project, _, _ = two_envs
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-        cwd=project.path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
+    with served(project.path) as (port, log):
         url = f"http://127.0.0.1:{port}/data/08_reporting/latest/test.html"
         screenshot(url, ARTIFACTS / "latest_page.png", tmp_path / "chrome", size="1280,2400")
-    finally:
-        stop_group(server)
-    log = server.stderr.read()
-    assert '"GET /data/08_reporting/latest/test.html HTTP/1.1" 200' in log
-    assert log.count('.png HTTP/1.1" 200') == 2  # both figures loaded
+    assert '"GET /data/08_reporting/latest/test.html HTTP/1.1" 200' in log[0]
+    assert log[0].count('.png HTTP/1.1" 200') == 2  # both figures loaded

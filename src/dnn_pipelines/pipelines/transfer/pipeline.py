@@ -76,25 +76,23 @@ def pretrained_base() -> Node:
     )
 
 
+def build_model() -> Node:
+    """The lesson's model on `base_model`, frozen, with its counts and first summary."""
+    return Node(
+        build_transfer_model,
+        ["base_model", "split", "params:image", "params:head", "params:training", "params:seed"],
+        ["initial_model", "param_counts", "model_summary_frozen"],
+        name="build_model",
+        tags=[TENSORFLOW_TAG],
+    )
+
+
 def experiment(name: str, base: Node) -> Pipeline:
     """`base`, the lesson's model on it and its two training phases, in namespace `<name>`."""
     steps = Pipeline(
         [
             base,
-            Node(
-                build_transfer_model,
-                [
-                    "base_model",
-                    "split",
-                    "params:image",
-                    "params:head",
-                    "params:training",
-                    "params:seed",
-                ],
-                ["initial_model", "param_counts", "model_summary_frozen"],
-                name="build_model",
-                tags=[TENSORFLOW_TAG],
-            ),
+            build_model(),
             Node(
                 train_frozen_phase,
                 ["initial_model", "split", "params:training", "params:head", "params:seed"],

@@ -18,7 +18,6 @@ from kedro.pipeline import Node, Pipeline
 from dnn_pipelines.pipelines.transfer.nodes import (
     build_random_base,
     build_random_base_on_target,
-    build_transfer_model,
     plot_learning_curves,
     summarize_from_scratch,
     train_end_to_end,
@@ -27,6 +26,7 @@ from dnn_pipelines.pipelines.transfer.pipeline import (
     PRETRAINED_HISTORIES,
     SHARED_PARAMS,
     TOPIC,
+    build_model,
     experiment,
     full_name,
     in_topic,
@@ -66,20 +66,7 @@ def end_to_end() -> Pipeline:
     steps = Pipeline(
         [
             random_base(),
-            Node(
-                build_transfer_model,
-                [
-                    "base_model",
-                    "split",
-                    "params:image",
-                    "params:head",
-                    "params:training",
-                    "params:seed",
-                ],
-                ["initial_model", "param_counts", "model_summary_frozen"],
-                name="build_model",
-                tags=[TENSORFLOW_TAG],
-            ),
+            build_model(),
             Node(
                 train_end_to_end,
                 [
