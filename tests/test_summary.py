@@ -160,3 +160,15 @@ def test_the_page_shows_its_figures_in_chromium(two_envs, tmp_path):
         screenshot(url, ARTIFACTS / "latest_page.png", tmp_path / "chrome", size="1280,2400")
     assert '"GET /data/08_reporting/latest/test.html HTTP/1.1" 200' in log[0]
     assert log[0].count('.png HTTP/1.1" 200') == 2  # both figures loaded
+
+
+def test_a_manifest_entry_of_an_unversioned_dataset_is_its_file_itself(tmp_path):
+    from dnn_pipelines.tracking.store import output_file  # noqa: PLC0415
+
+    versioned = {"filepath": "data/08_reporting/x.json", "version": "2026-11-30T08.00.00.000Z"}
+    assert output_file(tmp_path, versioned) == (
+        tmp_path / "data/08_reporting/x.json/2026-11-30T08.00.00.000Z/x.json"
+    )
+    assert output_file(tmp_path, versioned | {"version": None}) == (
+        tmp_path / "data/08_reporting/x.json"
+    )

@@ -194,7 +194,7 @@ class SummaryHook:
             manifest = read_manifest(self._project_path, run_params["run_id"])
             answers = answers_of(self._project_path, manifest["outputs"])
             page = write_latest_page(self._project_path, manifest["env"])
-        except (VersionsError, OSError, KeyError, ValueError) as error:
+        except Exception as error:  # the run's results stand whatever happens here
             logger.warning("No summary of this run: %s: %s", type(error).__name__, error)
             return
         if answers:

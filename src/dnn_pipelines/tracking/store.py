@@ -187,8 +187,11 @@ def manifest_versions(project_path: Path) -> list[str]:
 
 
 def output_file(project_path: Path, entry: dict[str, Any]) -> Path:
-    """Where a manifest's dataset entry has its file: <filepath>/<version>/<file name>."""
+    """Where a manifest's dataset entry has its file: <filepath>/<version>/<file name>, or
+    <filepath> itself for an unversioned dataset (version null)."""
     filepath = Path(entry["filepath"])
+    if entry.get("version") is None:
+        return project_path / filepath
     return project_path / filepath / entry["version"] / filepath.name
 
 
