@@ -39,6 +39,8 @@ def execute(project: Path, env: str) -> nbformat.NotebookNode:
         notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
     ).execute()
     for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
         if cell.source.startswith("%load_ext"):  # Kedro's start-up log, with local paths
             cell["outputs"] = []
         cell["outputs"] = [
