@@ -3,7 +3,7 @@
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
-# Beyond the lesson and as long as the section itself: run on request, not by `kedro run`.
+# Beyond the lesson and several times the section's training: on request, not by `kedro run`.
 OPT_IN = frozenset({"transfer_from_scratch", "sweep_report"})
 
 

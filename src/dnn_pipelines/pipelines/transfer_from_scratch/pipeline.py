@@ -1,7 +1,7 @@
 """Pipeline `transfer_from_scratch`: the transfer lesson's network from random weights.
 
-Beyond the lesson, opt-in (the registry keeps it out of `__default__`: it more than
-doubles the section's training time). Three baselines of the same architecture, each with
+Beyond the lesson, opt-in (the registry keeps it out of `__default__`: it trains several
+times as much as the section). Three baselines of the same architecture, each with
 the transfer's budget of epochs, read `transfer.split` and the pretrained histories from
 the catalog and answer "did transfer help?":
 - `transfer.from_scratch`: the lesson's experiment (`transfer.pipeline.experiment`) on a
