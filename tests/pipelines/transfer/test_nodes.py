@@ -608,6 +608,21 @@ def test_figures() -> None:
     )
     assert len(_drawn(both)) == 4  # train and validation, pretrained and from scratch
     np.testing.assert_array_equal(_drawn(both)[3].get_ydata(), [0.2, 0.3, 0.35])
+    every = transfer_report.plot_learning_curves(
+        *(history([0.5, 0.8]), history([0.9]), history([0.2, 0.3]), history([0.35])),
+        bn_recomputed_frozen_history=history([0.6, 0.7]),
+        bn_recomputed_fine_tuned_history=history([0.75]),
+        end_to_end_history=history([0.4, 0.7, 0.95]),
+    )
+    labels = [line.get_label() for line in _drawn(every)]
+    assert labels[4:] == [
+        "BatchNorm recomputed, train",
+        "BatchNorm recomputed, validation",
+        "end to end, train",
+        "end to end, validation",
+    ]
+    np.testing.assert_array_equal(_drawn(every)[5].get_ydata(), [0.6, 0.7, 0.75])
+    np.testing.assert_array_equal(_drawn(every)[7].get_xdata(), [1, 2, 3])  # one phase
     predictions = {"outputs": np.eye(3)[[0, 1, 2, 2]], "y_true": np.array([0, 1, 2, 1])}
     matrices = transfer_report.plot_confusion_matrices(
         predictions, predictions, {"classes": np.array([5, 6, 7])}

@@ -99,18 +99,33 @@ def plot_learning_curves(
     fine_tuned_history: pd.DataFrame,
     scratch_frozen_history: pd.DataFrame | None = None,
     scratch_fine_tuned_history: pd.DataFrame | None = None,
+    bn_recomputed_frozen_history: pd.DataFrame | None = None,
+    bn_recomputed_fine_tuned_history: pd.DataFrame | None = None,
+    end_to_end_history: pd.DataFrame | None = None,
 ) -> Figure:
-    """Accuracy and loss over both phases; with the from-scratch histories, both runs."""
+    """Accuracy and loss over both phases; with the baselines' histories, every run.
+
+    A two-phase run's fine tuning continues its epochs; the end-to-end baseline trains over
+    the same epochs in one phase.
+    """
     figure, axes = new_figure(1, 2)
     boundary = len(frozen_history)
-    runs = [("pretrained", "tab:blue", frozen_history, fine_tuned_history)]
-    if scratch_frozen_history is not None and scratch_fine_tuned_history is not None:
-        runs.append(
-            ("from scratch", "tab:orange", scratch_frozen_history, scratch_fine_tuned_history)
-        )
+    runs = [("pretrained", "tab:blue", _both_phases(frozen_history, fine_tuned_history))]
+    for label, colour, first, second in (
+        ("from scratch", "tab:orange", scratch_frozen_history, scratch_fine_tuned_history),
+        (
+            "BatchNorm recomputed",
+            "tab:green",
+            bn_recomputed_frozen_history,
+            bn_recomputed_fine_tuned_history,
+        ),
+    ):
+        if first is not None and second is not None:
+            runs.append((label, colour, _both_phases(first, second)))
+    if end_to_end_history is not None:
+        runs.append(("end to end", "tab:red", end_to_end_history))
     for ax, metric in zip(axes[0], ("accuracy", "loss"), strict=True):
-        for label, colour, first, second in runs:
-            history = pd.concat([first, second.assign(epoch=_curve(second, len(first)))])
+        for label, colour, history in runs:
             ax.plot(history["epoch"], history[metric], "--", color=colour, label=f"{label}, train")
             ax.plot(
                 history["epoch"],
@@ -124,10 +139,14 @@ def plot_learning_curves(
         ax.set_xlabel("epoch (phase 1: base frozen; after the dotted line, phase 2: fine tuning)")
         ax.set_ylabel(metric)
         ax.grid(True)
-        ax.legend()
+        ax.legend(fontsize="small")
     axes[0, 0].set_title("Accuracy")
     axes[0, 1].set_title("Loss")
     return figure
+
+
+def _both_phases(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
+    return pd.concat([first, second.assign(epoch=_curve(second, len(first)))])
 
 
 def plot_confusion_matrices(

@@ -102,12 +102,18 @@ BASELINE_HISTORIES = {
 
 
 def comparison() -> Pipeline:
-    """Pretrained against from scratch: curves and `transfer_from_scratch_metrics`."""
+    """Pretrained against the baselines: curves and `transfer_from_scratch_metrics`."""
     return Pipeline(
         [
             Node(
                 plot_learning_curves,
-                PRETRAINED_HISTORIES | SCRATCH_HISTORIES,
+                PRETRAINED_HISTORIES
+                | SCRATCH_HISTORIES
+                | {
+                    "bn_recomputed_frozen_history": full_name(BN_RECOMPUTED, "frozen_history"),
+                    "bn_recomputed_fine_tuned_history": BASELINE_HISTORIES["bn_recomputed_history"],
+                    "end_to_end_history": BASELINE_HISTORIES["end_to_end_history"],
+                },
                 full_name(FROM_SCRATCH, "learning_curves"),
                 name="plot_comparison_curves",
                 namespace=SCRATCH_NAMESPACE,
