@@ -164,12 +164,12 @@ def _apply_threads(tf: ModuleType, threads: ThreadSettings) -> str:
 
 def _apply_cpu_devices(tf: ModuleType, count: int) -> str:
     cpu = tf.config.list_physical_devices("CPU")[0]
-    wanted = [tf.config.LogicalDeviceConfiguration() for _ in range(count)]
     current = tf.config.get_logical_device_configuration(cpu) or [None]
     if len(current) == count:
         return f"{count} logical CPU device(s)"
+    wanted = [tf.config.LogicalDeviceConfiguration() for _ in range(count)] if count > 1 else None
     try:
-        tf.config.set_logical_device_configuration(cpu, wanted if count > 1 else None)
+        tf.config.set_logical_device_configuration(cpu, wanted)
     except RuntimeError:
         # As with the thread pools: a process whose runtime is up keeps its devices.
         logger.warning(

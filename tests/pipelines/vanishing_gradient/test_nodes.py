@@ -139,7 +139,7 @@ def test_the_theory_check_measures_both_formulas_against_finite_differences():
         variant = make_params(n_units=3, n_layers=5, compare_layer=2, backward=formula)
         grad = run_nodes(variant, seed=1)["gradients"]["grad"][2:]
         expected[formula] = np.abs(grad - numeric).max() / np.abs(numeric).max()
-    check = nodes.theory_check(pattern, weights, params)
+    check = nodes.theory_check(pattern, weights, out["activations"], params)
     assert check["checked_layers"] == [3, 4, 5]
     assert check["lesson_relative_error"] == pytest.approx(expected["lesson"], rel=1e-6)
     assert check["exact_relative_error"] < 1e-6

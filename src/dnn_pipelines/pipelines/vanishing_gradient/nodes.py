@@ -161,7 +161,9 @@ def _loss(pattern: dict, w: Array, params: VanishingGradientParams) -> float:
     return float(0.5 * np.sum((o - pattern["y"]) ** 2))
 
 
-def theory_check(pattern: dict, weights: dict, params: VanishingGradientParams) -> dict[str, Any]:
+def theory_check(
+    pattern: dict, weights: dict, activations: dict, params: VanishingGradientParams
+) -> dict[str, Any]:
     """The lesson's question "does the code coincide with the theory?", measured: both
     backward formulas against central finite differences of the loss 1/2 ||o - y||^2, for
     `THEORY_CHECK_WEIGHTS` weights of each of the top `THEORY_CHECK_LAYERS` layers.
@@ -180,7 +182,6 @@ def theory_check(pattern: dict, weights: dict, params: VanishingGradientParams) 
         shifted[1][index] -= FINITE_DIFFERENCE_STEP
         plus, minus = (_loss(pattern, candidate, params) for candidate in shifted)
         numeric[row] = (plus - minus) / (2 * FINITE_DIFFERENCE_STEP)
-    activations = forward_pass(pattern, weights, params)
     scale = float(np.max(np.abs(numeric)))
     errors = {}
     for formula in ("lesson", "exact"):

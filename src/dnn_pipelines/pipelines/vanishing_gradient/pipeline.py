@@ -84,7 +84,7 @@ def lesson_figure() -> Pipeline:
             ),
             Node(
                 theory_check,
-                ["pattern", "weights", "experiment"],
+                ["pattern", "weights", "activations", "experiment"],
                 "theory_check",
                 name="theory_check",
             ),
