@@ -9,6 +9,7 @@ behind where `kedro versions prune` cannot see it.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,16 @@ from dnn_pipelines.datasets.atomic import LOCAL_PROTOCOLS, AtomicSaveMixin, Unsa
 
 
 class _KerasFile(TensorFlowModelDataset):
-    """Direct save and load of a local `.keras` file; other file systems as kedro-datasets."""
+    """Direct save and load of a local `.keras` file; other file systems as kedro-datasets.
+
+    `load_args: {imports: [module, ...]}` names modules that register the model's custom
+    layers, imported before every load (a YAML catalog cannot pass `custom_objects`).
+    """
+
+    def __init__(self, *, load_args: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        load_args = dict(load_args or {})
+        self._imports = list(load_args.pop("imports", []))
+        super().__init__(load_args=load_args, **kwargs)
 
     def save(self, data: Any) -> None:
         """Write the model to the save path (the mixin makes it a partial name)."""
@@ -37,6 +47,8 @@ class _KerasFile(TensorFlowModelDataset):
         """Load in safe mode; a file that needs arbitrary code is refused, not run."""
         import keras  # noqa: PLC0415
 
+        for module in self._imports:
+            importlib.import_module(module)
         if self._protocol not in LOCAL_PROTOCOLS:
             return inspect.unwrap(TensorFlowModelDataset.load)(self)
         path = get_filepath_str(self._get_load_path(), self._protocol)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -68,9 +69,26 @@ def image(params: AugmentationParams) -> dict[str, np.ndarray]:
     return nodes.load_image(params)
 
 
+def with_composition(params: AugmentationParams, composition: str) -> AugmentationParams:
+    transforms = params.transforms.model_copy(update={"composition": composition})
+    return params.model_copy(update={"transforms": transforms})
+
+
 @pytest.fixture(scope="module")
 def augmenter(params: AugmentationParams) -> Any:
+    """The configured augmenter: ImageDataGenerator's composed transform."""
     return nodes.build_augmenter(params, 123)
+
+
+@pytest.fixture(scope="module")
+def chained(params: AugmentationParams) -> Any:
+    """The chained-layers option."""
+    return nodes.build_augmenter(with_composition(params, "chained"), 123)
+
+
+@pytest.fixture(scope="module", params=["composed", "chained"])
+def each_augmenter(request: pytest.FixtureRequest, augmenter: Any, chained: Any) -> Any:
+    return augmenter if request.param == "composed" else chained
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +102,7 @@ def probe(params: AugmentationParams) -> dict[str, np.ndarray]:
 def test_base_conf_is_the_lessons_image_data_generator():
     transforms = AugmentationParams.model_validate(raw_params("base")).transforms
     assert transforms.model_dump() == {
+        "composition": "composed",
         "rotation_range": 40.0,
         "width_shift_range": 0.2,
         "height_shift_range": 0.2,
@@ -155,7 +174,27 @@ def test_load_image_rejects_an_index_past_the_samples(params):
         nodes.load_image(bad)
 
 
-def test_augmenter_layers_follow_image_data_generators_order_and_fill(augmenter):
+def test_the_configured_augmenter_is_one_composed_layer_with_the_lessons_arguments(augmenter):
+    [layer] = augmenter.layers
+    assert type(layer).__name__ == "ImageDataGeneratorTransform"
+    config = layer.get_config()
+    expected = {  # the lesson's ImageDataGenerator, with conf/test's visible shear
+        "rotation_range": 40.0,
+        "width_shift_range": 0.2,
+        "height_shift_range": 0.2,
+        "shear_range": 15.0,
+        "shear_axis": "x",
+        "zoom_range": 0.2,
+        "horizontal_flip": True,
+        "fill_mode": "nearest",
+        "interpolation": "bilinear",
+    }
+    assert {key: config[key] for key in expected} == expected
+    assert layer.effects() == ["rotation", "shift", "shear", "zoom", "flip"]
+
+
+def test_augmenter_layers_follow_image_data_generators_order_and_fill(chained):
+    augmenter = chained
     layers = [type(layer).__name__ for layer in augmenter.layers]
     assert layers == [
         "RandomRotation",
@@ -177,12 +216,24 @@ def test_augmenter_layers_follow_image_data_generators_order_and_fill(augmenter)
 
 def test_no_flip_layer_when_flipping_is_off(params):
     transforms = params.transforms.model_copy(update={"horizontal_flip": False})
-    augmenter = nodes.build_augmenter(params.model_copy(update={"transforms": transforms}), 1)
+    unflipped = params.model_copy(update={"transforms": transforms})
+    augmenter = nodes.build_augmenter(with_composition(unflipped, "chained"), 1)
     assert "RandomFlip" not in [type(layer).__name__ for layer in augmenter.layers]
+    [composed] = nodes.build_augmenter(unflipped, 1).layers
+    assert "flip" not in composed.effects()
+    effects = [
+        effect for effect, _ in nodes.single_effect_layers(nodes.build_augmenter(unflipped, 1))
+    ]
+    assert effects == ["rotation", "shift", "shear", "zoom"]
 
 
-def test_augmenter_round_trips_through_a_keras_file(augmenter, tmp_path):
-    dataset = KerasModelDataset(filepath=str(tmp_path / "augmenter.keras"))
+def test_augmenter_round_trips_through_a_keras_file(each_augmenter, tmp_path):
+    """Safe mode loads the composed layer too: the catalog's `imports` registers it."""
+    augmenter = each_augmenter
+    dataset = KerasModelDataset(
+        filepath=str(tmp_path / "augmenter.keras"),
+        load_args={"imports": ["dnn_pipelines.pipelines.augmentation.composed"]},
+    )
     dataset.save(augmenter)
     loaded = dataset.load()
 
@@ -202,7 +253,8 @@ def test_augmenter_round_trips_through_a_keras_file(augmenter, tmp_path):
 # ---------------------------------------------------------------------------------- sampling
 
 
-def test_same_seed_same_samples_other_seed_other_samples(image, augmenter, params):
+def test_same_seed_same_samples_other_seed_other_samples(image, each_augmenter, params):
+    augmenter = each_augmenter
     first, first_table = nodes.sample_augmentations(image, augmenter, params, 123)
     again, again_table = nodes.sample_augmentations(image, augmenter, params, 123)
     other, other_table = nodes.sample_augmentations(image, augmenter, params, 124)
@@ -212,7 +264,8 @@ def test_same_seed_same_samples_other_seed_other_samples(image, augmenter, param
     assert not np.allclose(first_table["rotation_deg"], other_table["rotation_deg"])
 
 
-def test_samples_are_uint8_copies_within_the_configured_ranges(image, augmenter, params):
+def test_samples_are_uint8_copies_within_the_configured_ranges(image, each_augmenter, params):
+    augmenter = each_augmenter
     samples, table = nodes.sample_augmentations(image, augmenter, params, 123)
     n = params.sampling.n_samples
     assert samples["images"].dtype == np.uint8
@@ -230,9 +283,9 @@ def test_samples_are_uint8_copies_within_the_configured_ranges(image, augmenter,
     assert len(table["rotation_deg"].unique()) == n  # one draw per copy, not one per batch
 
 
-def test_records_are_the_layers_own_draws(image, augmenter):
+def test_records_are_the_layers_own_draws(image, chained):
     """The record is `get_random_transformation`'s output, not a re-derivation."""
-    rotation = augmenter.layers[0]
+    rotation = chained.layers[0]
     batch = np.repeat(image["image"][None], 3, axis=0)
     _, records = nodes.apply_layers([rotation], batch, keras.random.SeedGenerator(7))
     drawn = rotation.get_random_transformation(
@@ -241,7 +294,8 @@ def test_records_are_the_layers_own_draws(image, augmenter):
     np.testing.assert_allclose([r["rotation_deg"] for r in records], np.asarray(drawn["angle"]))
 
 
-def test_single_effects_hold_each_effect_alone_ordered_by_strength(image, augmenter, params):
+def test_single_effects_hold_each_effect_alone_ordered_by_strength(image, each_augmenter, params):
+    augmenter = each_augmenter
     effects, table = nodes.sample_single_effects(image, augmenter, params, 123)
     k = params.effects.n_strengths
     assert list(effects) == ["rotation", "shift", "shear", "zoom", "flip"]
@@ -251,7 +305,11 @@ def test_single_effects_hold_each_effect_alone_ordered_by_strength(image, augmen
         assert table.loc[table["effect"] == effect, "strength"].tolist() == list(range(k))
     rotation = table[table["effect"] == "rotation"]
     assert rotation["rotation_deg"].is_monotonic_increasing
-    assert rotation[["shift_x_px", "zoom_x"]].isna().all().all()  # nothing else was drawn
+    others = rotation[["shift_x_px", "shear_x", "zoom_x", "flipped"]]
+    if len(augmenter.layers) == 1:  # composed: the other effects drawn as the identity
+        assert others.astype(float).to_numpy().tolist() == [[0.0, 0.0, 1.0, 0.0]] * k
+    else:  # chained: nothing else was drawn
+        assert others.isna().all().all()
 
 
 # -------------------------------------------------------------------------- geometry check
@@ -347,7 +405,8 @@ def test_flip_is_measured_as_drawn(probe):
         assert position_error < 1.0
 
 
-def test_check_geometry_passes_for_every_configured_layer(probe, augmenter, params):
+def test_check_geometry_passes_for_every_configured_layer(probe, each_augmenter, params):
+    augmenter = each_augmenter
     table, evidence = nodes.check_geometry(probe, augmenter, params, 123)
     assert table["passed"].all(), table[~table["passed"]]
     assert list(dict.fromkeys(table["effect"])) == ["rotation", "shift", "shear", "zoom", "flip"]
@@ -366,11 +425,9 @@ def test_check_geometry_passes_for_every_configured_layer(probe, augmenter, para
         ("shift", lambda r: {**r, "shift_y_px": -r["shift_y_px"]}),  # y up instead of down
     ],
 )
-def test_the_check_catches_a_misread_convention(probe, augmenter, params, effect, wrong):
+def test_the_check_catches_a_misread_convention(probe, each_augmenter, params, effect, wrong):
     """The check has teeth: reading a parameter with the opposite convention fails it."""
-    layer = next(
-        layer for layer in augmenter.layers if nodes.EFFECT_OF_LAYER[type(layer).__name__] == effect
-    )
+    layer = dict(nodes.single_effect_layers(each_augmenter))[effect]
     batch = np.repeat(probe["image"][None], 4, axis=0)
     outputs, records = nodes.apply_layers([layer], batch, keras.random.SeedGenerator(3))
     points, _ = nodes.centroids(probe["image"])
@@ -399,7 +456,10 @@ def test_metrics_record_every_sample_and_are_json(image, augmenter, probe, param
     _, table = nodes.sample_augmentations(image, augmenter, params, 123)
     effects, _ = nodes.sample_single_effects(image, augmenter, params, 123)
     check, _ = nodes.check_geometry(probe, augmenter, params, 123)
-    metrics = nodes.summarize_metrics(image, table, effects, check, params, 123)
+    draws = pd.DataFrame(
+        {"photo_fraction_composed": [0.9, 0.8], "photo_fraction_chained": [0.7, 0.8]}
+    )
+    metrics = nodes.summarize_metrics(image, table, effects, check, draws, params, 123)
     json.dumps(metrics)  # plain types only
     assert metrics["n_samples"] == len(metrics["samples"]) == params.sampling.n_samples
     first = metrics["samples"][0]
@@ -407,6 +467,13 @@ def test_metrics_record_every_sample_and_are_json(image, augmenter, probe, param
     assert first["rotation_deg"] == pytest.approx(table.loc[0, "rotation_deg"])
     assert metrics["geometry_check"]["all_passed"] is True
     assert metrics["keras_layer_arguments"]["rotation"]["factor"] == pytest.approx(40 / 360)
+    assert metrics["composition"] == "composed"
+    assert metrics["composed_against_chained"] == {
+        "n_draws": 2,
+        "mean_photo_fraction_composed": pytest.approx(0.85),
+        "mean_photo_fraction_chained": pytest.approx(0.75),
+        "draws_where_chaining_shows_less_photo": 1,
+    }
     change = metrics["single_effect_mean_abs_change"]
     assert set(change) == set(effects)
     assert all(len(values) == params.effects.n_strengths for values in change.values())

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +23,17 @@ OUTPUTS = {
     "augmentation.effects": "data/07_model_output/augmentation/effects.npz",
     "augmentation.effect_parameters": "data/07_model_output/augmentation/effect_parameters.csv",
     "augmentation.geometry_evidence": "data/07_model_output/augmentation/geometry_evidence.npz",
+    "augmentation.composition_comparison": (
+        "data/07_model_output/augmentation/composition_comparison.npz"
+    ),
+    "augmentation.composition_draws": "data/07_model_output/augmentation/composition_draws.csv",
     "augmentation.geometry_check": "data/08_reporting/augmentation/geometry_check.csv",
     "augmentation_metrics": "data/08_reporting/augmentation/metrics.json",
     "augmentation.original_plot": "data/08_reporting/augmentation/original.png",
     "augmentation.grid_plot": "data/08_reporting/augmentation/grid.png",
     "augmentation.effects_plot": "data/08_reporting/augmentation/effects.png",
     "augmentation.geometry_plot": "data/08_reporting/augmentation/geometry_check.png",
+    "augmentation.composition_plot": "data/08_reporting/augmentation/composition.png",
 }
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -85,16 +93,41 @@ def test_metrics_record_each_samples_draws_and_a_passed_geometry_check(catalog):
     assert check["max_error"]["flip.flipped"]["max_error"] == 0.0
 
 
-def test_augmenter_is_saved_as_a_loadable_keras_model(catalog):
-    augmenter = catalog.load("augmentation.augmenter")
-    assert [layer.name for layer in augmenter.layers] == [
-        "rotation",
-        "shift",
-        "shear",
-        "zoom",
-        "flip",
+LOAD_IN_A_FRESH_PROCESS = """
+import sys
+from dnn_pipelines.datasets.keras_model import KerasModelDataset
+path = sys.argv[1]
+try:
+    KerasModelDataset(filepath=path).load()
+except Exception as error:  # the layer's class is unknown until its module is imported
+    print("without imports:", type(error).__name__)
+imports = {"imports": ["dnn_pipelines.pipelines.augmentation.composed"]}
+model = KerasModelDataset(filepath=path, load_args=imports).load()
+print("with imports:", [type(layer).__name__ for layer in model.layers])
+"""
+
+
+def test_augmenter_is_saved_as_a_keras_model_that_a_fresh_process_loads(project):
+    """The catalog's `imports` registers the composed layer before a safe-mode load."""
+    [saved] = versions(project, OUTPUTS["augmentation.augmenter"])
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD_IN_A_FRESH_PROCESS, str(saved)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.stdout.splitlines() == [
+        "without imports: DatasetError",
+        "with imports: ['ImageDataGeneratorTransform']",
     ]
-    assert {layer.fill_mode for layer in augmenter.layers[:4]} == {"nearest"}
+    augmenter = project.context().catalog.load("augmentation.augmenter")
+    [layer] = augmenter.layers
+    assert (layer.name, layer.fill_mode, layer.rotation_range) == (
+        "image_data_generator",
+        "nearest",
+        40,
+    )
 
 
 def test_same_seed_same_samples_another_seed_other_samples(project):

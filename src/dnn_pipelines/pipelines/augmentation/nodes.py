@@ -1,10 +1,14 @@
-"""The lesson's data augmentation with Keras 3 random layers, recorded draw by draw and measured.
+"""The lesson's data augmentation, recorded draw by draw and measured.
 
-Keras 3 has no `ImageDataGenerator`; its random layers are chained in the order of the
-generator's composite matrix (rotation, shift, shear, zoom, then the flip), and each layer is
-driven by hand: `get_random_transformation` draws the parameters, which are recorded, and
-`transform_images` applies exactly those. A geometry check applies each layer alone to a
-synthetic image of Gaussian dots and measures what the layer really did.
+Two ways to put the lesson's transforms together (`transforms.composition`):
+- `composed` (default): ImageDataGenerator's single affine matrix, one resampling, as the
+  layer `composed.ImageDataGeneratorTransform`;
+- `chained`: Keras 3's random layers in the order of ImageDataGenerator's matrix (rotation,
+  shift, shear, zoom, then the flip), each resampling and cropping to the frame.
+
+Either way every layer is driven by hand: `get_random_transformation` draws the parameters,
+which are recorded, and `transform_images` applies exactly those. A geometry check applies
+each effect alone to a synthetic image of Gaussian dots and measures what it really did.
 
 `keras` is imported inside the functions that need it (`# noqa: PLC0415`): the pipeline
 registry imports every pipeline module on every run, and runs that do not augment must not
@@ -33,6 +37,9 @@ EFFECT_OF_LAYER = {
     "RandomFlip": "flip",
 }
 """Keras layer class -> the effect it produces (also the layer's name in the augmenter)."""
+
+COMPOSED_LAYER = "ImageDataGeneratorTransform"
+"""The class name of the composed layer, which produces every effect at once."""
 
 IDENTITY = {
     "rotation_deg": 0.0,
@@ -94,10 +101,31 @@ def make_geometry_probe(params: AugmentationParams) -> dict[str, np.ndarray]:
 
 
 def build_augmenter(params: AugmentationParams, seed: Seed) -> Any:
-    """A Keras Sequential of the lesson's perturbations, every layer filling with `fill_mode`."""
+    """A Keras Sequential of the lesson's perturbations: the composed layer, or the chained
+    random layers, every one filling with `fill_mode`."""
     import keras  # noqa: PLC0415
 
     keras.utils.set_random_seed(int(seed))
+    if params.transforms.composition == "composed":
+        layers = [composed_layer(params)]
+    else:
+        layers = _chained_layers(params)
+    return keras.Sequential([keras.Input(shape=(None, None, None)), *layers], name="augmenter")
+
+
+def composed_layer(params: AugmentationParams, **overrides: Any) -> Any:
+    """ImageDataGenerator's transform as one layer, built from the lesson's arguments."""
+    from dnn_pipelines.pipelines.augmentation.composed import (  # noqa: PLC0415
+        ImageDataGeneratorTransform,
+    )
+
+    arguments = params.transforms.model_dump(exclude={"composition"})
+    return ImageDataGeneratorTransform(**{**arguments, **overrides}, name="image_data_generator")
+
+
+def _chained_layers(params: AugmentationParams) -> list[Any]:
+    import keras  # noqa: PLC0415
+
     transforms = params.transforms
     factors = keras_factors(transforms)
     common = {"fill_mode": transforms.fill_mode, "interpolation": transforms.interpolation}
@@ -109,7 +137,7 @@ def build_augmenter(params: AugmentationParams, seed: Seed) -> Any:
     ]
     if transforms.horizontal_flip:
         layers.append(keras.layers.RandomFlip("horizontal", name="flip"))
-    return keras.Sequential([keras.Input(shape=(None, None, None)), *layers], name="augmenter")
+    return layers
 
 
 # ------------------------------------------------------------------------------------ sampling
@@ -121,10 +149,12 @@ def describe_transformation(
     """Per image of the batch, the parameters a layer drew, read from its own transformation.
 
     Units: degrees (counter-clockwise positive), pixels (right / down positive) and their
-    fractions of the size, shear fractions (RandomShear's unit) and the equivalent
-    ImageDataGenerator angle, zoom factors (> 1 zooms out), flipped (bool).
+    fractions of the size, shear fractions (the off-diagonal of the output -> input matrix,
+    RandomShear's unit) and their angle, zoom factors (> 1 zooms out), flipped (bool).
     """
     kind = type(layer).__name__
+    if kind == COMPOSED_LAYER:
+        return _describe_composed(layer, transformation, height, width)
     if kind == "RandomRotation":
         return [{"rotation_deg": float(a)} for a in np.asarray(transformation["angle"]).ravel()]
     if kind == "RandomTranslation":
@@ -161,6 +191,40 @@ def describe_transformation(
     raise TypeError(f"No parameter record for layer {layer.name!r} of type {kind}")
 
 
+def _describe_composed(
+    layer: Any, transformation: dict[str, Any], height: int, width: int
+) -> list[dict[str, Any]]:
+    """The composed layer's draws in the units of the chained layers' records.
+
+    ImageDataGenerator's shear angle s puts -sin(s) off the diagonal, so the recorded
+    `shear_x_deg` (or `shear_y_deg`, by `shear_axis`) is -s, read the same way as RandomShear's.
+    """
+    drawn = {key: np.asarray(value).ravel() for key, value in transformation.items()}
+    slide = "shear_x" if layer.shear_axis == "x" else "shear_y"
+    still = "shear_y" if layer.shear_axis == "x" else "shear_x"
+    records = []
+    for i in range(len(drawn["angle_deg"])):
+        dx, dy = float(drawn["shift_x_px"][i]), float(drawn["shift_y_px"][i])
+        shear_deg = float(drawn["shear_deg"][i])
+        records.append(
+            {
+                "rotation_deg": float(drawn["angle_deg"][i]),
+                "shift_x_px": dx,
+                "shift_y_px": dy,
+                "shift_x_fraction": dx / width,
+                "shift_y_fraction": dy / height,
+                slide: -math.sin(math.radians(shear_deg)),
+                f"{slide}_deg": -shear_deg,
+                still: 0.0,
+                f"{still}_deg": 0.0,
+                "zoom_x": float(drawn["zoom_x"][i]),
+                "zoom_y": float(drawn["zoom_y"][i]),
+                "flipped": bool(drawn["flips"][i]),
+            }
+        )
+    return records
+
+
 def apply_layers(
     layers: list[Any], images: np.ndarray, generator: Any
 ) -> tuple[np.ndarray, list[dict[str, Any]]]:
@@ -195,7 +259,20 @@ def _seeded_generator(seed: Seed) -> Any:
 
 
 def _augmenter_layers(augmenter: Any) -> list[Any]:
-    return [layer for layer in augmenter.layers if type(layer).__name__ in EFFECT_OF_LAYER]
+    recorded = {*EFFECT_OF_LAYER, COMPOSED_LAYER}
+    return [layer for layer in augmenter.layers if type(layer).__name__ in recorded]
+
+
+def single_effect_layers(augmenter: Any) -> list[tuple[str, Any]]:
+    """(effect, a layer producing only that effect), in the order of composition."""
+    pairs = []
+    for layer in _augmenter_layers(augmenter):
+        kind = type(layer).__name__
+        if kind == COMPOSED_LAYER:
+            pairs += [(effect, layer.alone(effect)) for effect in layer.effects()]
+        else:
+            pairs.append((EFFECT_OF_LAYER[kind], layer))
+    return pairs
 
 
 def sample_augmentations(
@@ -227,8 +304,7 @@ def sample_single_effects(
     batch = np.repeat(image["image"][None], params.effects.n_strengths, axis=0)
     effects: dict[str, np.ndarray] = {}
     rows = []
-    for layer in _augmenter_layers(augmenter):
-        effect = EFFECT_OF_LAYER[type(layer).__name__]
+    for effect, layer in single_effect_layers(augmenter):
         images, records = apply_layers([layer], batch, generator)
         key = STRENGTH_KEY[effect]
         if effect == "shear" and params.transforms.shear_axis == "y":
@@ -240,6 +316,52 @@ def sample_single_effects(
             for rank, i in enumerate(order)
         ]
     return effects, pd.DataFrame(rows)
+
+
+def compare_compositions(
+    image: dict[str, np.ndarray], params: AugmentationParams, seed: Seed
+) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """The same draws applied as one matrix (ImageDataGenerator, the lesson) and one effect at
+    a time (what chained layers do), and per draw how much of each picture is photo.
+
+    A picture's photo pixels are found by sending an all-ones frame through the same
+    transforms with a constant zero fill: what stays above 1/2 came from inside the photo.
+    """
+    from dnn_pipelines.pipelines.augmentation.composed import EFFECTS, only_effect  # noqa: PLC0415
+
+    generator = _seeded_generator(seed)
+    batch = np.repeat(image["image"][None], params.comparison.n_samples, axis=0)
+    batch = batch.astype(np.float32)
+    layer = composed_layer(params)
+    framing = composed_layer(params, fill_mode="constant")
+    drawn = layer.get_random_transformation(batch, training=True, seed=generator)
+
+    def chained(through: Any, images: np.ndarray) -> np.ndarray:
+        for effect in EFFECTS:
+            images = through.transform_images(images, only_effect(drawn, effect))
+        return np.asarray(images)
+
+    frame = np.ones((*batch.shape[:3], 1), dtype=np.float32)
+    pictures = {
+        "composed": to_uint8(np.asarray(layer.transform_images(batch, drawn))),
+        "chained": to_uint8(chained(layer, batch)),
+        "composed_photo": np.asarray(framing.transform_images(frame, drawn))[..., 0] > 0.5,
+        "chained_photo": chained(framing, frame)[..., 0] > 0.5,
+    }
+    height, width = batch.shape[1:3]
+    records = describe_transformation(layer, drawn, height, width)
+    table = pd.DataFrame(
+        [
+            {
+                "draw": i,
+                **record,
+                "photo_fraction_composed": float(pictures["composed_photo"][i].mean()),
+                "photo_fraction_chained": float(pictures["chained_photo"][i].mean()),
+            }
+            for i, record in enumerate(records)
+        ]
+    )
+    return pictures, table
 
 
 # ---------------------------------------------------------------------------- geometry check
@@ -265,15 +387,21 @@ def fit_affine(source: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 
 def expected_positions(
-    effect: str, record: dict[str, Any], points: np.ndarray, height: int, width: int
+    effect: str,
+    record: dict[str, Any],
+    points: np.ndarray,
+    height: int,
+    width: int,
+    shear_about_centre: bool = False,
 ) -> np.ndarray:
     """Where the dots at `points` (x, y) should land, from the drawn parameters and their meaning.
 
     Written from the documented semantics, independently of the layers' matrices: rotation
     counter-clockwise on screen about the image centre; shift right / down in pixels; shear
     about the top-left pixel (Keras' RandomShear: the input pixel of output (x, y) is
-    (x + sx*y, y + sy*x)); zoom about the centre, content shrinking by the factor; the flip
-    mirrors x about the centre.
+    (x + sx*y, y + sy*x)) or, `shear_about_centre`, about the centre with the other axis
+    scaled by cos(s) (ImageDataGenerator); zoom about the centre, content shrinking by the
+    factor; the flip mirrors x about the centre.
     """
     centre = np.array([(width - 1) / 2, (height - 1) / 2])
     if effect == "rotation":
@@ -285,8 +413,7 @@ def expected_positions(
     if effect == "shift":
         return points + np.array([record["shift_x_px"], record["shift_y_px"]])
     if effect == "shear":
-        to_input = np.array([[1.0, record["shear_x"]], [record["shear_y"], 1.0]])
-        return points @ np.linalg.inv(to_input).T
+        return _sheared(points, record["shear_x"], record["shear_y"], centre, shear_about_centre)
     if effect == "zoom":
         return centre + (points - centre) / np.array([record["zoom_x"], record["zoom_y"]])
     if effect == "flip":
@@ -294,6 +421,16 @@ def expected_positions(
             return points.copy()
         return np.column_stack([width - 1 - points[:, 0], points[:, 1]])
     raise ValueError(f"Unknown effect {effect!r}")
+
+
+def _sheared(
+    points: np.ndarray, sx: float, sy: float, centre: np.ndarray, about_centre: bool
+) -> np.ndarray:
+    if not about_centre:
+        to_input = np.array([[1.0, sx], [sy, 1.0]])
+        return points @ np.linalg.inv(to_input).T
+    to_input = np.array([[math.sqrt(1 - sy**2), sx], [sy, math.sqrt(1 - sx**2)]])
+    return centre + (points - centre) @ np.linalg.inv(to_input).T
 
 
 def measure(effect: str, to_input: np.ndarray) -> dict[str, float]:
@@ -377,13 +514,13 @@ def check_geometry(
     batch = np.repeat(image[None], params.geometry_check.n_draws, axis=0)
     rows = []
     evidence: dict[str, np.ndarray] = {}
-    for layer in _augmenter_layers(augmenter):
-        effect = EFFECT_OF_LAYER[type(layer).__name__]
+    for effect, layer in single_effect_layers(augmenter):
         outputs, records = apply_layers([layer], batch, generator)
+        about_centre = type(layer).__name__ == COMPOSED_LAYER
         measured_all, expected_all = [], []
         for draw, (output, record) in enumerate(zip(outputs, records, strict=True)):
             drawn = {**IDENTITY, **record}
-            expected = expected_positions(effect, drawn, points, height, width)
+            expected = expected_positions(effect, drawn, points, height, width, about_centre)
             spread = sigma / min(drawn["zoom_x"], drawn["zoom_y"])  # zooming in widens a dot
             _require_inside(expected, height, width, spread, f"{effect} draw {draw}")
             found, _ = centroids(output)
@@ -428,19 +565,24 @@ def summarize_metrics(
     sample_parameters: pd.DataFrame,
     effects: dict[str, np.ndarray],
     geometry_check: pd.DataFrame,
+    composition_draws: pd.DataFrame,
     params: AugmentationParams,
     seed: Seed,
 ) -> dict[str, Any]:
     """Per sample what was drawn, the Keras arguments the lesson's ranges became, how much each
-    effect alone changes the photo (can they be told apart?), and the geometry check."""
+    effect alone changes the photo (can they be told apart?), the geometry check, and how
+    much photo chaining loses against the lesson's single matrix."""
     samples = sample_parameters.to_dict(orient="records")
     numeric = sample_parameters.drop(columns=["sample", "flipped"])
     by_quantity = geometry_check.groupby(["effect", "quantity"], sort=False)
     height, width, channels = image["image"].shape
+    composed = composition_draws["photo_fraction_composed"]
+    chained = composition_draws["photo_fraction_chained"]
     return {
         "seed": int(seed),
         "image": {"height": height, "width": width, "channels": channels},
-        "imagedatagenerator_ranges": params.transforms.model_dump(),
+        "composition": params.transforms.composition,
+        "imagedatagenerator_ranges": params.transforms.model_dump(exclude={"composition"}),
         "keras_layer_arguments": keras_factors(params.transforms),
         "n_samples": len(samples),
         "samples": [
@@ -468,6 +610,12 @@ def summarize_metrics(
                 }
                 for (effect, quantity), group in by_quantity
             },
+        },
+        "composed_against_chained": {
+            "n_draws": len(composition_draws),
+            "mean_photo_fraction_composed": float(composed.mean()),
+            "mean_photo_fraction_chained": float(chained.mean()),
+            "draws_where_chaining_shows_less_photo": int((chained < composed).sum()),
         },
     }
 
@@ -590,4 +738,38 @@ def plot_geometry_check(
             ax.set_yticks([])
         row[0].set_ylabel(effect)
     figure.suptitle("Geometry check: + where the drawn parameters put each dot, x where it is")
+    return figure
+
+
+PHOTO_MAP = ("0.85", "tab:red", "black")
+"""Colours of the comparison map: photo in both, fill only when chained, fill in both."""
+
+
+def plot_composition_comparison(
+    comparison: dict[str, np.ndarray], composition_draws: pd.DataFrame, params: AugmentationParams
+) -> Figure:
+    """Per draw: the lesson's single matrix, the same draw chained, and where chaining shows
+    fill (red) where the lesson shows photo."""
+    from matplotlib.colors import ListedColormap  # noqa: PLC0415
+
+    n = len(composition_draws)
+    figure, axes = new_figure(n, 3, params.plots.comparison_size)
+    figure.set_dpi(params.plots.dpi)
+    chained_fill = np.where(~comparison["chained_photo"], 1, 0)
+    photo_map = np.where(~comparison["composed_photo"], 2, chained_fill)
+    for row, record in zip(axes, composition_draws.to_dict(orient="records"), strict=True):
+        i = int(record["draw"])
+        row[0].imshow(comparison["composed"][i])
+        row[0].set_title(
+            f"one matrix: {record['photo_fraction_composed']:.0%} photo\n"
+            f"{describe_draw('rotation', record)}, {describe_draw('zoom', record)}",
+            fontsize=8,
+        )
+        row[1].imshow(comparison["chained"][i])
+        row[1].set_title(f"chained: {record['photo_fraction_chained']:.0%} photo", fontsize=8)
+        row[2].imshow(photo_map[i], cmap=ListedColormap(PHOTO_MAP), vmin=0, vmax=2)
+        row[2].set_title("red: fill only when chained", fontsize=8)
+        for ax in row:
+            ax.axis("off")
+    figure.suptitle("The same draws: one matrix (the lesson) and chained layers")
     return figure

@@ -18,6 +18,7 @@ from dnn_pipelines.parameters import StrictParams
 PositiveInt = Annotated[int, Field(strict=True, ge=1)]
 FigureSize = tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]]
 FillMode = Literal["nearest", "reflect", "wrap", "constant"]
+Composition = Literal["composed", "chained"]
 Interpolation = Literal["bilinear", "nearest"]
 
 
@@ -31,8 +32,13 @@ class ImageParams(StrictParams):
 
 
 class TransformParams(StrictParams):
-    """The lesson's ImageDataGenerator arguments, in ImageDataGenerator's own units."""
+    """The lesson's ImageDataGenerator arguments, in ImageDataGenerator's own units, and how
+    the transforms are put together."""
 
+    composition: Composition = Field(
+        description="composed: one affine matrix, one resampling (ImageDataGenerator, the "
+        "lesson); chained: Keras 3's random layers one after another (each crops to the frame)."
+    )
     rotation_range: float = Field(ge=0, le=180, description="Rotation within +-this, in degrees.")
     width_shift_range: float = Field(
         ge=0, lt=1, description="Horizontal shift within +-this fraction of the width."
@@ -78,6 +84,12 @@ class EffectParams(StrictParams):
     n_strengths: PositiveInt
 
 
+class ComparisonParams(StrictParams):
+    """The composed-against-chained figure: the same draws applied both ways."""
+
+    n_samples: PositiveInt = Field(description="Draws shown, one row each.")
+
+
 class PlotParams(StrictParams):
     """Figure sizes in inches and the resolution of the saved PNGs."""
 
@@ -86,6 +98,7 @@ class PlotParams(StrictParams):
     grid_size: FigureSize
     effects_size: FigureSize
     geometry_size: FigureSize
+    comparison_size: FigureSize
     geometry_columns: PositiveInt = Field(description="Draws shown per effect in the check figure.")
 
 
@@ -122,6 +135,7 @@ class AugmentationParams(StrictParams):
     transforms: TransformParams
     sampling: SamplingParams
     effects: EffectParams
+    comparison: ComparisonParams
     plots: PlotParams
     geometry_check: GeometryCheckParams
 

@@ -1,5 +1,6 @@
-"""The augmentation DAG: photo -> augmenter -> perturbed samples -> figures, metrics, and a
-geometry check of every layer on a synthetic dot probe."""
+"""The augmentation DAG: photo -> augmenter -> perturbed samples -> figures, metrics, a
+geometry check of every effect on a synthetic dot probe, and the lesson's single matrix
+against chained layers."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from kedro.pipeline import Node, Pipeline
 from dnn_pipelines.pipelines.augmentation.nodes import (
     build_augmenter,
     check_geometry,
+    compare_compositions,
     load_image,
     make_geometry_probe,
+    plot_composition_comparison,
     plot_geometry_check,
     plot_original,
     plot_samples_grid,
@@ -69,12 +72,20 @@ def create_pipeline(**kwargs: object) -> Pipeline:
                 tags=[TENSORFLOW_TAG],
             ),
             Node(
+                compare_compositions,
+                ["image", PARAMS, "params:seed"],
+                ["composition_comparison", "composition_draws"],
+                name="compare_compositions",
+                tags=[TENSORFLOW_TAG],
+            ),
+            Node(
                 summarize_metrics,
                 [
                     "image",
                     "sample_parameters",
                     "effects",
                     "geometry_check",
+                    "composition_draws",
                     PARAMS,
                     "params:seed",
                 ],
@@ -109,6 +120,12 @@ def create_pipeline(**kwargs: object) -> Pipeline:
                 ["geometry_evidence", "geometry_check", PARAMS],
                 "geometry_plot",
                 name="plot_geometry_check",
+            ),
+            Node(
+                plot_composition_comparison,
+                ["composition_comparison", "composition_draws", PARAMS],
+                "composition_plot",
+                name="plot_composition_comparison",
             ),
         ]
     )

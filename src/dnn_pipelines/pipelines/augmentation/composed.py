@@ -1,0 +1,234 @@
+"""The lesson's `ImageDataGenerator` transform as one Keras 3 layer: one matrix, one resampling.
+
+ImageDataGenerator composes rotation, shift, shear and zoom about the image centre into a
+single output -> input affine matrix, samples the photo once, then flips. Chaining four
+Keras random layers instead resamples four times and crops to the frame at every step, so a
+later zoom-out or shift shows fill where the lesson shows photo. This layer keeps the
+lesson's single matrix and applies it with `keras.ops.image.affine_transform`.
+
+Coordinates are (x = column, y = row) as in the last Keras 2 releases. Two of their axis
+slips are not copied (both vanish on a square image, where the layer equals Keras' own
+legacy ImageDataGenerator code): they pivot about ((h-1)/2, (w-1)/2) read as (x, y), off
+centre on a non-square photo, and scale the horizontal shift by the height. Here the pivot
+is the centre and `width_shift_range` is a fraction of the width, as documented.
+
+Registered as serializable, so an augmenter holding it saves to and loads from a `.keras`
+file in safe mode, once this module is imported (the catalog entry's `imports`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import keras
+from keras import ops
+
+EFFECTS = ("rotation", "shift", "shear", "zoom", "flip")
+"""ImageDataGenerator's order of composition; the flip comes after the resampling."""
+
+RANGE_OF_EFFECT = {
+    "rotation": ("rotation_range",),
+    "shift": ("width_shift_range", "height_shift_range"),
+    "shear": ("shear_range",),
+    "zoom": ("zoom_range",),
+    "flip": ("horizontal_flip",),
+}
+"""The constructor arguments that switch each effect on."""
+
+DRAWS_OF_EFFECT = {
+    "rotation": ("angle_deg",),
+    "shift": ("shift_x_px", "shift_y_px"),
+    "shear": ("shear_deg",),
+    "zoom": ("zoom_x", "zoom_y"),
+    "flip": ("flips",),
+}
+"""The entries of a drawn transformation that belong to each effect."""
+
+
+def only_effect(transformation: dict[str, Any], effect: str) -> dict[str, Any]:
+    """The drawn `transformation` with every other effect set to the identity (zoom 1, else 0),
+    so the same draw can be applied one effect at a time, as chained layers do."""
+    kept = DRAWS_OF_EFFECT[effect]
+    identity = {"zoom_x": ops.ones_like, "zoom_y": ops.ones_like}
+    return {
+        key: value if key in kept else identity.get(key, ops.zeros_like)(value)
+        for key, value in transformation.items()
+    }
+
+
+@keras.saving.register_keras_serializable(package="dnn_pipelines")
+class ImageDataGeneratorTransform(keras.layers.Layer):
+    """Random rotation, shift, shear, zoom and horizontal flip, drawn as ImageDataGenerator draws
+    them (uniform per image, independently per zoom axis) and applied as one affine matrix.
+
+    Like Keras' random layers, `get_random_transformation` draws and `transform_images`
+    applies, so a caller can record exactly what was applied. Identity at inference.
+    """
+
+    def __init__(
+        self,
+        rotation_range: float = 0.0,
+        width_shift_range: float = 0.0,
+        height_shift_range: float = 0.0,
+        shear_range: float = 0.0,
+        shear_axis: str = "x",
+        zoom_range: float = 0.0,
+        horizontal_flip: bool = False,
+        fill_mode: str = "nearest",
+        interpolation: str = "bilinear",
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if shear_axis not in ("x", "y"):
+            raise ValueError(f"shear_axis must be 'x' or 'y', got {shear_axis!r}")
+        self.rotation_range = float(rotation_range)
+        self.width_shift_range = float(width_shift_range)
+        self.height_shift_range = float(height_shift_range)
+        self.shear_range = float(shear_range)
+        self.shear_axis = shear_axis
+        self.zoom_range = float(zoom_range)
+        self.horizontal_flip = bool(horizontal_flip)
+        self.fill_mode = fill_mode
+        self.interpolation = interpolation
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.supports_masking = False
+
+    def get_config(self) -> dict[str, Any]:
+        """Every constructor argument, so the `.keras` file rebuilds the same layer."""
+        return {
+            **super().get_config(),
+            "rotation_range": self.rotation_range,
+            "width_shift_range": self.width_shift_range,
+            "height_shift_range": self.height_shift_range,
+            "shear_range": self.shear_range,
+            "shear_axis": self.shear_axis,
+            "zoom_range": self.zoom_range,
+            "horizontal_flip": self.horizontal_flip,
+            "fill_mode": self.fill_mode,
+            "interpolation": self.interpolation,
+            "seed": self.seed,
+        }
+
+    def effects(self) -> list[str]:
+        """The effects this layer can produce: the flip only when flipping is on."""
+        return [effect for effect in EFFECTS if effect != "flip" or self.horizontal_flip]
+
+    def alone(self, effect: str) -> ImageDataGeneratorTransform:
+        """The same layer with every other effect's range set to zero."""
+        if effect not in EFFECTS:
+            raise ValueError(f"Unknown effect {effect!r}: one of {', '.join(EFFECTS)}")
+        config = self.get_config()
+        for other, keys in RANGE_OF_EFFECT.items():
+            if other != effect:
+                config.update(dict.fromkeys(keys, 0.0))
+        config["horizontal_flip"] = effect == "flip" and self.horizontal_flip
+        config["name"] = f"{self.name}_{effect}"
+        return type(self).from_config(config)
+
+    def get_random_transformation(
+        self, images: Any, training: bool = True, seed: Any = None
+    ) -> dict[str, Any]:
+        """Per image: angle (degrees, counter-clockwise on screen), content shift (pixels, right
+        and down), ImageDataGenerator's shear angle (degrees), zoom factors (> 1 zooms out)
+        and the flip."""
+        seed = self.seed_generator if seed is None else seed
+        shape = ops.shape(images)
+        batch, height, width = shape[0], shape[1], shape[2]
+
+        def uniform(half_width: float, centre: float = 0.0) -> Any:
+            low, high = centre - half_width, centre + half_width
+            return keras.random.uniform((batch,), minval=low, maxval=high, seed=seed)
+
+        theta = uniform(self.rotation_range)
+        shift_y = uniform(self.height_shift_range) * ops.cast(height, "float32")
+        shift_x = uniform(self.width_shift_range) * ops.cast(width, "float32")
+        shear = uniform(self.shear_range)
+        zoom_x = uniform(self.zoom_range, 1.0)
+        zoom_y = uniform(self.zoom_range, 1.0)
+        flips = keras.random.uniform((batch,), seed=seed) < 0.5
+        return {
+            "angle_deg": theta,
+            "shift_x_px": shift_x,
+            "shift_y_px": shift_y,
+            "shear_deg": shear,
+            "zoom_x": zoom_x,
+            "zoom_y": zoom_y,
+            "flips": ops.logical_and(flips, self.horizontal_flip),
+        }
+
+    def output_to_input(self, transformation: dict[str, Any], height: int, width: int) -> Any:
+        """Per image, the 3 x 3 output -> input matrix C R T S Z C^-1 of ImageDataGenerator,
+        in (x, y) pixel coordinates, C moving the origin to the image centre."""
+        theta = transformation["angle_deg"] * (math.pi / 180.0)
+        shear = transformation["shear_deg"] * (math.pi / 180.0)
+        zeros, ones = ops.zeros_like(theta), ops.ones_like(theta)
+
+        def matrix(rows: list[list[Any]]) -> Any:  # (batch, 3, 3) from 3 x 3 entries
+            return ops.stack([ops.stack(row, axis=-1) for row in rows], axis=-2)
+
+        cos, sin = ops.cos(theta), ops.sin(theta)
+        rotation = matrix([[cos, -sin, zeros], [sin, cos, zeros], [zeros, zeros, ones]])
+        shift = matrix(
+            [
+                [ones, zeros, -transformation["shift_x_px"]],
+                [zeros, ones, -transformation["shift_y_px"]],
+                [zeros, zeros, ones],
+            ]
+        )
+        slide, stretch = -ops.sin(shear), ops.cos(shear)
+        if self.shear_axis == "x":  # rows slide sideways
+            shear_rows = [[ones, slide, zeros], [zeros, stretch, zeros]]
+        else:  # columns slide up and down
+            shear_rows = [[stretch, zeros, zeros], [slide, ones, zeros]]
+        shearing = matrix([*shear_rows, [zeros, zeros, ones]])
+        zoom = matrix(
+            [
+                [transformation["zoom_x"], zeros, zeros],
+                [zeros, transformation["zoom_y"], zeros],
+                [zeros, zeros, ones],
+            ]
+        )
+        centre_x, centre_y = (width - 1) / 2.0, (height - 1) / 2.0
+        to_centre = matrix(
+            [[ones, zeros, -centre_x * ones], [zeros, ones, -centre_y * ones], [zeros, zeros, ones]]
+        )
+        back = matrix(
+            [[ones, zeros, centre_x * ones], [zeros, ones, centre_y * ones], [zeros, zeros, ones]]
+        )
+        composed = rotation
+        for step in (shift, shearing, zoom, to_centre):
+            composed = ops.matmul(composed, step)
+        return ops.matmul(back, composed)
+
+    def transform_images(
+        self, images: Any, transformation: dict[str, Any], training: bool = True
+    ) -> Any:
+        """Resample every image once through its composed matrix, then flip the drawn ones."""
+        if not training:
+            return images
+        images = ops.convert_to_tensor(images, dtype=self.compute_dtype)
+        shape = ops.shape(images)
+        full = self.output_to_input(transformation, shape[1], shape[2])
+        flat = ops.reshape(full, (-1, 9))[:, :8]
+        flat = ops.concatenate([flat[:, :6], ops.zeros_like(flat[:, 6:])], axis=-1)
+        resampled = ops.image.affine_transform(
+            images,
+            ops.cast(flat, "float32"),
+            interpolation=self.interpolation,
+            fill_mode=self.fill_mode,
+        )
+        mirrored = ops.flip(resampled, axis=2)
+        return ops.where(ops.reshape(transformation["flips"], (-1, 1, 1, 1)), mirrored, resampled)
+
+    def call(self, inputs: Any, training: bool = True) -> Any:
+        """A fresh draw per image while training; the images unchanged at inference."""
+        if not training:
+            return inputs
+        return self.transform_images(inputs, self.get_random_transformation(inputs), training)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        """Same shape: the transform resamples within the frame."""
+        return input_shape
