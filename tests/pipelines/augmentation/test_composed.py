@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from dnn_pipelines.pipelines.augmentation import nodes
+from dnn_pipelines.pipelines.augmentation import data, geometry, layers, sampling
 from dnn_pipelines.pipelines.augmentation.params import AugmentationParams
 from tests.pipelines.augmentation.test_nodes import raw_params
 
@@ -100,7 +100,7 @@ def image_data_generator_transform(image: np.ndarray, draw: dict[str, float]) ->
 
 def test_equals_an_independent_scipy_transform_on_the_non_square_probe():
     params = AugmentationParams.model_validate(raw_params())
-    probe = nodes.make_geometry_probe(params)["image"]
+    probe = geometry.make_geometry_probe(params)["image"]
     layer = composed.ImageDataGeneratorTransform(**{**LESSON, "horizontal_flip": False})
     output, drawn = draws(layer, np.repeat(probe[None], 5, axis=0), seed=11)
     for i in range(5):
@@ -154,18 +154,18 @@ def test_identity_at_inference_and_a_fresh_draw_while_training():
 def test_a_shear_read_about_the_top_left_fails_the_geometry_check():
     """ImageDataGenerator shears about the centre: the top-left reading misplaces the dots."""
     params = AugmentationParams.model_validate(raw_params())
-    probe = nodes.make_geometry_probe(params)
+    probe = geometry.make_geometry_probe(params)
     layer = composed.ImageDataGeneratorTransform(shear_range=15)
     batch = np.repeat(probe["image"][None], 4, axis=0)
-    outputs, records = nodes.apply_layers([layer], batch, keras.random.SeedGenerator(2))
-    points, _ = nodes.centroids(probe["image"])
+    outputs, records = layers.apply_layers([layer], batch, keras.random.SeedGenerator(2))
+    points, _ = geometry.centroids(probe["image"])
     height, width = probe["image"].shape[:2]
     for about_centre, within in ((True, True), (False, False)):
         errors = [
             np.linalg.norm(
-                nodes.centroids(output)[0]
-                - nodes.expected_positions(
-                    "shear", {**nodes.IDENTITY, **record}, points, height, width, about_centre
+                geometry.centroids(output)[0]
+                - geometry.expected_positions(
+                    "shear", {**layers.IDENTITY, **record}, points, height, width, about_centre
                 ),
                 axis=1,
             ).max()
@@ -181,8 +181,8 @@ def test_the_geometry_check_passes_for_both_shear_axes(axis):
     raw = raw_params()
     raw["transforms"] = {**raw["transforms"], "shear_axis": axis}
     params = AugmentationParams.model_validate(raw)
-    probe = nodes.make_geometry_probe(params)
-    table, _ = nodes.check_geometry(probe, nodes.build_augmenter(params, 7), params, 7)
+    probe = geometry.make_geometry_probe(params)
+    table, _ = geometry.check_geometry(probe, layers.build_augmenter(params, 7), params, 7)
     assert table["passed"].all(), table[~table["passed"]]
     shear = table[(table["effect"] == "shear") & table["quantity"].str.startswith("shear_")]
     sliding = shear[shear["quantity"] == f"shear_{axis}_deg"]
@@ -206,8 +206,8 @@ def test_chaining_loses_photo_that_the_lessons_single_matrix_keeps():
     raw = raw_params()
     raw["comparison"] = {"n_samples": 6}
     params = AugmentationParams.model_validate(raw)
-    image = nodes.load_image(params)
-    pictures, table = nodes.compare_compositions(image, params, 123)
+    image = data.load_image(params)
+    pictures, table = sampling.compare_compositions(image, params, 123)
     height, width = image["image"].shape[:2]
     for i, row in table.iterrows():
         draw = {
@@ -235,8 +235,8 @@ def test_without_geometry_both_compositions_are_the_photo():
         **dict.fromkeys(["shear_range", "zoom_range"], 0),
     }
     params = AugmentationParams.model_validate(raw)
-    image = nodes.load_image(params)
-    pictures, table = nodes.compare_compositions(image, params, 123)
+    image = data.load_image(params)
+    pictures, table = sampling.compare_compositions(image, params, 123)
     np.testing.assert_array_equal(pictures["composed"], pictures["chained"])
     assert table[["photo_fraction_composed", "photo_fraction_chained"]].eq(1.0).all().all()
     for picture, flipped in zip(pictures["composed"], table["flipped"], strict=True):

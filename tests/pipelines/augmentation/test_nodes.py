@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from dnn_pipelines.datasets.keras_model import KerasModelDataset
-from dnn_pipelines.pipelines.augmentation import nodes
+from dnn_pipelines.pipelines.augmentation import data, geometry, layers, report, sampling
 from dnn_pipelines.pipelines.augmentation.params import (
     AugmentationParams,
     TransformParams,
@@ -66,7 +66,7 @@ def params() -> AugmentationParams:
 
 @pytest.fixture(scope="module")
 def image(params: AugmentationParams) -> dict[str, np.ndarray]:
-    return nodes.load_image(params)
+    return data.load_image(params)
 
 
 def with_composition(params: AugmentationParams, composition: str) -> AugmentationParams:
@@ -77,13 +77,13 @@ def with_composition(params: AugmentationParams, composition: str) -> Augmentati
 @pytest.fixture(scope="module")
 def augmenter(params: AugmentationParams) -> Any:
     """The configured augmenter: ImageDataGenerator's composed transform."""
-    return nodes.build_augmenter(params, 123)
+    return layers.build_augmenter(params, 123)
 
 
 @pytest.fixture(scope="module")
 def chained(params: AugmentationParams) -> Any:
     """The chained-layers option."""
-    return nodes.build_augmenter(with_composition(params, "chained"), 123)
+    return layers.build_augmenter(with_composition(params, "chained"), 123)
 
 
 @pytest.fixture(scope="module", params=["composed", "chained"])
@@ -93,7 +93,7 @@ def each_augmenter(request: pytest.FixtureRequest, augmenter: Any, chained: Any)
 
 @pytest.fixture(scope="module")
 def probe(params: AugmentationParams) -> dict[str, np.ndarray]:
-    return nodes.make_geometry_probe(params)
+    return geometry.make_geometry_probe(params)
 
 
 # ------------------------------------------------------------------------------ parameters
@@ -160,10 +160,10 @@ def test_bad_parameters_are_rejected_naming_the_key(changes, key):
 
 def test_load_image_is_the_china_photo_downscaled(params):
     full_size = params.image.model_copy(update={"downscale": 1})
-    full = nodes.load_image(params.model_copy(update={"image": full_size}))
+    full = data.load_image(params.model_copy(update={"image": full_size}))
     assert full["image"].shape == (427, 640, 3)
     assert full["image"].dtype == np.uint8
-    small = nodes.load_image(params)["image"]
+    small = data.load_image(params)["image"]
     assert small.shape == (107, 160, 3)
     np.testing.assert_array_equal(small, full["image"][::4, ::4])
 
@@ -171,7 +171,7 @@ def test_load_image_is_the_china_photo_downscaled(params):
 def test_load_image_rejects_an_index_past_the_samples(params):
     bad = params.model_copy(update={"image": params.image.model_copy(update={"index": 2})})
     with pytest.raises(ValueError, match=r"augmentation\.image\.index"):
-        nodes.load_image(bad)
+        data.load_image(bad)
 
 
 def test_the_configured_augmenter_is_one_composed_layer_with_the_lessons_arguments(augmenter):
@@ -217,12 +217,12 @@ def test_augmenter_layers_follow_image_data_generators_order_and_fill(chained):
 def test_no_flip_layer_when_flipping_is_off(params):
     transforms = params.transforms.model_copy(update={"horizontal_flip": False})
     unflipped = params.model_copy(update={"transforms": transforms})
-    augmenter = nodes.build_augmenter(with_composition(unflipped, "chained"), 1)
+    augmenter = layers.build_augmenter(with_composition(unflipped, "chained"), 1)
     assert "RandomFlip" not in [type(layer).__name__ for layer in augmenter.layers]
-    [composed] = nodes.build_augmenter(unflipped, 1).layers
+    [composed] = layers.build_augmenter(unflipped, 1).layers
     assert "flip" not in composed.effects()
     effects = [
-        effect for effect, _ in nodes.single_effect_layers(nodes.build_augmenter(unflipped, 1))
+        effect for effect, _ in layers.single_effect_layers(layers.build_augmenter(unflipped, 1))
     ]
     assert effects == ["rotation", "shift", "shear", "zoom"]
 
@@ -245,8 +245,8 @@ def test_augmenter_round_trips_through_a_keras_file(each_augmenter, tmp_path):
     for before, after in zip(augmenter.layers, loaded.layers, strict=True):
         drawn = before.get_random_transformation(batch, seed=keras.random.SeedGenerator(5))
         again = after.get_random_transformation(batch, seed=keras.random.SeedGenerator(5))
-        assert nodes.describe_transformation(before, drawn, 8, 8) == (
-            nodes.describe_transformation(after, again, 8, 8)
+        assert layers.describe_transformation(before, drawn, 8, 8) == (
+            layers.describe_transformation(after, again, 8, 8)
         )
 
 
@@ -255,9 +255,9 @@ def test_augmenter_round_trips_through_a_keras_file(each_augmenter, tmp_path):
 
 def test_same_seed_same_samples_other_seed_other_samples(image, each_augmenter, params):
     augmenter = each_augmenter
-    first, first_table = nodes.sample_augmentations(image, augmenter, params, 123)
-    again, again_table = nodes.sample_augmentations(image, augmenter, params, 123)
-    other, other_table = nodes.sample_augmentations(image, augmenter, params, 124)
+    first, first_table = sampling.sample_augmentations(image, augmenter, params, 123)
+    again, again_table = sampling.sample_augmentations(image, augmenter, params, 123)
+    other, other_table = sampling.sample_augmentations(image, augmenter, params, 124)
     np.testing.assert_array_equal(first["images"], again["images"])
     assert first_table.equals(again_table)
     assert not np.array_equal(first["images"], other["images"])
@@ -266,7 +266,7 @@ def test_same_seed_same_samples_other_seed_other_samples(image, each_augmenter, 
 
 def test_samples_are_uint8_copies_within_the_configured_ranges(image, each_augmenter, params):
     augmenter = each_augmenter
-    samples, table = nodes.sample_augmentations(image, augmenter, params, 123)
+    samples, table = sampling.sample_augmentations(image, augmenter, params, 123)
     n = params.sampling.n_samples
     assert samples["images"].dtype == np.uint8
     assert samples["images"].shape == (n, *image["image"].shape)
@@ -287,7 +287,7 @@ def test_records_are_the_layers_own_draws(image, chained):
     """The record is `get_random_transformation`'s output, not a re-derivation."""
     rotation = chained.layers[0]
     batch = np.repeat(image["image"][None], 3, axis=0)
-    _, records = nodes.apply_layers([rotation], batch, keras.random.SeedGenerator(7))
+    _, records = layers.apply_layers([rotation], batch, keras.random.SeedGenerator(7))
     drawn = rotation.get_random_transformation(
         batch.astype("float32"), training=True, seed=keras.random.SeedGenerator(7)
     )
@@ -296,7 +296,7 @@ def test_records_are_the_layers_own_draws(image, chained):
 
 def test_single_effects_hold_each_effect_alone_ordered_by_strength(image, each_augmenter, params):
     augmenter = each_augmenter
-    effects, table = nodes.sample_single_effects(image, augmenter, params, 123)
+    effects, table = sampling.sample_single_effects(image, augmenter, params, 123)
     k = params.effects.n_strengths
     assert list(effects) == ["rotation", "shift", "shear", "zoom", "flip"]
     for effect, pictures in effects.items():
@@ -320,13 +320,13 @@ def test_fit_affine_recovers_a_known_map():
     source = rng.uniform(0, 100, size=(6, 2))
     matrix = np.array([[0.9, -0.2, 5.0], [0.3, 1.1, -7.0]])
     target = source @ matrix[:, :2].T + matrix[:, 2]
-    np.testing.assert_allclose(nodes.fit_affine(source, target), matrix, atol=1e-10)
+    np.testing.assert_allclose(geometry.fit_affine(source, target), matrix, atol=1e-10)
 
 
 def test_probe_has_one_dot_per_channel_at_its_points(probe, params):
     check = params.geometry_check
     assert probe["image"].shape == (check.height, check.width, len(check.dot_offsets))
-    found, mass = nodes.centroids(probe["image"])
+    found, mass = geometry.centroids(probe["image"])
     np.testing.assert_allclose(found, probe["points"], atol=0.01)
     assert (mass > 0).all()
 
@@ -334,15 +334,15 @@ def test_probe_has_one_dot_per_channel_at_its_points(probe, params):
 def _measure_fixed(layer: Any, probe: dict[str, np.ndarray], effect: str, n: int = 1):
     """Apply a layer whose range is a single value; return draws, measurements, errors."""
     batch = np.repeat(probe["image"][None], n, axis=0)
-    outputs, records = nodes.apply_layers([layer], batch, keras.random.SeedGenerator(0))
+    outputs, records = layers.apply_layers([layer], batch, keras.random.SeedGenerator(0))
     height, width = probe["image"].shape[:2]
-    points, _ = nodes.centroids(probe["image"])
+    points, _ = geometry.centroids(probe["image"])
     results = []
     for output, record in zip(outputs, records, strict=True):
-        drawn = {**nodes.IDENTITY, **record}
-        found, _ = nodes.centroids(output)
-        measured = nodes.measure(effect, nodes.fit_affine(found, points))
-        expected = nodes.expected_positions(effect, drawn, points, height, width)
+        drawn = {**layers.IDENTITY, **record}
+        found, _ = geometry.centroids(output)
+        measured = geometry.measure(effect, geometry.fit_affine(found, points))
+        expected = geometry.expected_positions(effect, drawn, points, height, width)
         results.append((drawn, measured, np.linalg.norm(found - expected, axis=1).max(), found))
     return results, points
 
@@ -407,7 +407,7 @@ def test_flip_is_measured_as_drawn(probe):
 
 def test_check_geometry_passes_for_every_configured_layer(probe, each_augmenter, params):
     augmenter = each_augmenter
-    table, evidence = nodes.check_geometry(probe, augmenter, params, 123)
+    table, evidence = geometry.check_geometry(probe, augmenter, params, 123)
     assert table["passed"].all(), table[~table["passed"]]
     assert list(dict.fromkeys(table["effect"])) == ["rotation", "shift", "shear", "zoom", "flip"]
     n = params.geometry_check.n_draws
@@ -427,16 +427,16 @@ def test_check_geometry_passes_for_every_configured_layer(probe, each_augmenter,
 )
 def test_the_check_catches_a_misread_convention(probe, each_augmenter, params, effect, wrong):
     """The check has teeth: reading a parameter with the opposite convention fails it."""
-    layer = dict(nodes.single_effect_layers(each_augmenter))[effect]
+    layer = dict(layers.single_effect_layers(each_augmenter))[effect]
     batch = np.repeat(probe["image"][None], 4, axis=0)
-    outputs, records = nodes.apply_layers([layer], batch, keras.random.SeedGenerator(3))
-    points, _ = nodes.centroids(probe["image"])
+    outputs, records = layers.apply_layers([layer], batch, keras.random.SeedGenerator(3))
+    points, _ = geometry.centroids(probe["image"])
     height, width = probe["image"].shape[:2]
     errors = []
     for output, record in zip(outputs, records, strict=True):
-        found, _ = nodes.centroids(output)
-        misread = wrong({**nodes.IDENTITY, **record})
-        expected = nodes.expected_positions(effect, misread, points, height, width)
+        found, _ = geometry.centroids(output)
+        misread = wrong({**layers.IDENTITY, **record})
+        expected = geometry.expected_positions(effect, misread, points, height, width)
         errors.append(np.linalg.norm(found - expected, axis=1).max())
     assert max(errors) > params.geometry_check.tolerance_px
 
@@ -444,26 +444,26 @@ def test_the_check_catches_a_misread_convention(probe, each_augmenter, params, e
 def test_check_geometry_refuses_dots_that_leave_the_probe(augmenter, params):
     tight = params.geometry_check.model_copy(update={"height": 32, "width": 32, "dot_spread": 0.2})
     small = params.model_copy(update={"geometry_check": tight})
-    probe = nodes.make_geometry_probe(small)
+    probe = geometry.make_geometry_probe(small)
     with pytest.raises(ValueError, match=r"geometry_check\.dot_spread"):
-        nodes.check_geometry(probe, augmenter, small, 123)
+        geometry.check_geometry(probe, augmenter, small, 123)
 
 
 # --------------------------------------------------------------------------------- metrics
 
 
 def test_metrics_record_every_sample_and_are_json(image, augmenter, probe, params):
-    _, table = nodes.sample_augmentations(image, augmenter, params, 123)
-    effects, _ = nodes.sample_single_effects(image, augmenter, params, 123)
-    check, _ = nodes.check_geometry(probe, augmenter, params, 123)
+    _, table = sampling.sample_augmentations(image, augmenter, params, 123)
+    effects, _ = sampling.sample_single_effects(image, augmenter, params, 123)
+    check, _ = geometry.check_geometry(probe, augmenter, params, 123)
     draws = pd.DataFrame(
         {"photo_fraction_composed": [0.9, 0.8], "photo_fraction_chained": [0.7, 0.8]}
     )
-    metrics = nodes.summarize_metrics(image, table, effects, check, draws, params, 123)
+    metrics = report.summarize_metrics(image, table, effects, check, draws, params, 123)
     json.dumps(metrics)  # plain types only
     assert metrics["n_samples"] == len(metrics["samples"]) == params.sampling.n_samples
     first = metrics["samples"][0]
-    assert set(first) == {"sample", *nodes.IDENTITY}
+    assert set(first) == {"sample", *layers.IDENTITY}
     assert first["rotation_deg"] == pytest.approx(table.loc[0, "rotation_deg"])
     assert metrics["geometry_check"]["all_passed"] is True
     assert metrics["keras_layer_arguments"]["rotation"]["factor"] == pytest.approx(40 / 360)
@@ -484,7 +484,7 @@ def test_mean_abs_change_is_zero_for_the_original_and_counts_every_pixel():
     original = np.zeros((2, 2, 3), dtype=np.uint8)
     changed = original.copy()
     changed[0, 0, 0] = 120
-    assert nodes.mean_abs_change(original, np.stack([original, changed])) == [0.0, 10.0]
+    assert report.mean_abs_change(original, np.stack([original, changed])) == [0.0, 10.0]
 
 
 def test_transform_params_are_strict():
@@ -507,4 +507,4 @@ def test_the_grid_shows_images_as_the_lessons_array_to_img(picture):
     import keras  # noqa: PLC0415
 
     shown = np.asarray(keras.utils.array_to_img(picture))  # what the lesson's plt.imshow gets
-    np.testing.assert_array_equal(nodes.lesson_display(picture), shown)
+    np.testing.assert_array_equal(report.lesson_display(picture), shown)
