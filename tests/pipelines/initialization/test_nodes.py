@@ -15,27 +15,31 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 
 from dnn_pipelines.parameters import Seed
-from dnn_pipelines.pipelines.initialization.nodes import (
+from dnn_pipelines.pipelines.initialization.keras_initializers import (
     INITIALIZER_SPECS,
     TRUNCATED_STD,
+    initializer_statistics,
+    theoretical_distribution,
+    uncorrected_distribution,
+)
+from dnn_pipelines.pipelines.initialization.params import InitializationParams
+from dnn_pipelines.pipelines.initialization.propagation import (
     activation_moments,
+    predict_variance,
+    propagate_variance,
+    variance_ratios,
+)
+from dnn_pipelines.pipelines.initialization.sklearn_weights import (
     build_mlp_classifier,
     extract_weights,
-    initializer_statistics,
     ks_against_uniform,
     make_zero_patterns,
     plot_weight_histograms,
-    predict_variance,
-    propagate_variance,
     sklearn_init_bound,
     summarise_uniform_fit,
-    theoretical_distribution,
     train_one_step,
-    uncorrected_distribution,
     uniform_weight_statistics,
-    variance_ratios,
 )
-from dnn_pipelines.pipelines.initialization.params import InitializationParams
 
 LESSON = {
     "mlp": {

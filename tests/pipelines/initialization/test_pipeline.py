@@ -17,13 +17,15 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 
 from dnn_pipelines.parameters import Seed
-from dnn_pipelines.pipelines.initialization.nodes import (
+from dnn_pipelines.pipelines.initialization.keras_initializers import (
     INITIALIZER_SPECS,
     draw_initializer_samples,
-    sklearn_init_bound,
 )
 from dnn_pipelines.pipelines.initialization.params import InitializationParams
 from dnn_pipelines.pipelines.initialization.pipeline import create_pipeline
+from dnn_pipelines.pipelines.initialization.sklearn_weights import (
+    sklearn_init_bound,
+)
 from tests.conftest import REPO, KedroProject, copy_project
 
 # Kedro 1.7's validation reads `model_fields` on instances (its code, not ours).
