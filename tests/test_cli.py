@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -160,6 +161,12 @@ def test_a_mistake_in_the_command_is_one_message_and_nothing_is_written(
         ),
         ("base/parameters_dropout.yml", None, "dropout.data = missing: Field required"),
         ("test/resources.yml", "resources:\n  memory_mb: -1\n", "resources.memory_mb = -1"),
+        (
+            "test/tensorflow.yml",
+            "tensorflow:\n  deterministic_ops: sometimes\n",
+            "Error: TensorFlowSettingsError: Invalid TensorFlow settings in "
+            "conf/<env>/tensorflow.yml:\n  - tensorflow.deterministic_ops = 'sometimes'",
+        ),
     ],
 )
 def test_a_mistake_in_conf_is_one_message_naming_the_file_or_key(tmp_path, file, text, expected):
@@ -173,6 +180,53 @@ def test_a_mistake_in_conf_is_one_message_naming_the_file_or_key(tmp_path, file,
     assert expected.format(conf=project.path / "conf") in output
     assert "Traceback" not in output
     assert _written(project) == []
+
+
+def test_missing_transfer_weights_are_one_message(tmp_path):
+    project = copy_project(tmp_path / "project")
+    missing = tmp_path / "nowhere" / "weights.h5"
+    returned, output = _kedro(
+        project, "--pipelines", "transfer", "--params", f"transfer.base_model.weights={missing}"
+    )
+    assert returned == 1, output[-3000:]
+    assert f"Error: MissingWeightsError: Weights file not found: {missing}" in output
+    assert "kedro run --env offline --pipelines transfer" in output  # the remedies follow
+    assert "Traceback" not in output
+
+
+BUGGY_RUN = """
+import sys
+from dnn_pipelines import hooks
+from kedro.framework.cli.cli import main
+
+def check_budget(*args, **kwargs):
+    raise {error}("a bug in the project's code")
+
+hooks.check_budget = check_budget  # called by every run, before any node
+sys.argv = ["kedro", "run", "--env", "test", "--pipelines", "vanishing_gradient"]
+main()
+"""
+
+
+@pytest.mark.parametrize("error", ["RuntimeError", "ValueError", "KeyError"])
+def test_a_bug_keeps_its_traceback(tmp_path, error):
+    """Not a user's mistake: the real CLI shows where it happened."""
+    project = copy_project(tmp_path / "project")
+    result = subprocess.run(
+        [sys.executable, "-c", BUGGY_RUN.format(error=error)],
+        cwd=project.path,
+        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "in check_budget" in result.stderr  # the frame of the bug
+    assert f"{error}: " in result.stderr.splitlines()[-1]
+    assert "a bug in the project's code" in result.stderr.splitlines()[-1]
+    assert not any(line.startswith("Error: ") for line in result.stderr.splitlines())
 
 
 def test_a_data_folder_that_cannot_hold_the_run_is_one_message(tmp_path):

@@ -5,18 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from dnn_pipelines.files import PARTIAL_PREFIX
-from tests.conftest import copy_project
+from tests.conftest import KEDRO, copy_project
 
-KEDRO = str(Path(sys.executable).with_name("kedro"))
 ENV = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
 RUN = [KEDRO, "run", "--env", "test", "--pipelines", "dropout"]
+VERSION = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}\.\d{2}\.\d{2}\.\d{3}Z")  # Kedro's save version
 
 
 def _hashes(data: Path) -> dict[str, str]:
@@ -29,6 +28,13 @@ def _hashes(data: Path) -> dict[str, str]:
 
 def _versions(folder: Path) -> set[str]:
     return {path.name for path in folder.iterdir()} if folder.exists() else set()
+
+
+def _complete_or_latest(parts: tuple[str, ...]) -> bool:
+    """`<dataset>/<version>/<dataset>` with a Kedro version name, or the latest page."""
+    if parts[:2] == ("08_reporting", "latest"):
+        return True
+    return len(parts) >= 3 and parts[-1] == parts[-3] and VERSION.fullmatch(parts[-2]) is not None
 
 
 def test_sigkill_mid_run_keeps_every_version_and_the_next_run_succeeds(
@@ -80,8 +86,9 @@ def test_sigkill_mid_run_keeps_every_version_and_the_next_run_succeeds(
         RUN, cwd=project.path, env=ENV, capture_output=True, timeout=600, check=False
     )
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    # Partial files exist only in the killed run's own version folders: the run that
-    # finished left none, and no earlier version got one.
+    # Every file under data/ is a complete `<dataset>/<version>/<dataset>` file, or the
+    # env's latest page; anything else is a leftover, allowed only in the killed run's own
+    # version folders and only as a hidden partial of its dataset's file.
     manifests = project.data / "09_tracking" / "run_manifest.json"
     killed = {
         folder.name
@@ -89,5 +96,15 @@ def test_sigkill_mid_run_keeps_every_version_and_the_next_run_succeeds(
         if json.loads((folder / "run_manifest.json").read_text())["status"] == "running"
     }
     assert len(killed) == 1
-    leftover_versions = {path.parent.name for path in project.data.rglob(f"{PARTIAL_PREFIX}*")}
-    assert leftover_versions <= killed
+    leftovers = [
+        path.relative_to(project.data).parts
+        for path in project.data.rglob("*")
+        if path.is_file() and not _complete_or_latest(path.relative_to(project.data).parts)
+    ]
+    misplaced = [
+        "/".join(parts)
+        for parts in leftovers
+        if parts[-2] not in killed
+        or not (parts[-1].startswith(".partial-") and parts[-1].endswith(f"-{parts[-3]}"))
+    ]
+    assert misplaced == []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import time
@@ -23,7 +24,7 @@ from kedro.framework.startup import bootstrap_project
 from kedro.pipeline import Node, Pipeline
 from pydantic import Field
 
-from dnn_pipelines.parameters import Seed, StrictParams
+from dnn_pipelines.parameters import ParameterTreeError, Seed, StrictParams
 from dnn_pipelines.tracking import manifest as manifest_module
 from dnn_pipelines.tracking.manifest import RunManifestHook, parameters_sha256, runner_name
 from dnn_pipelines.tracking.pins import RunStorageError
@@ -41,6 +42,8 @@ tiny_metrics:
   versioned: true
 """
 TINY_PARAMETERS = "tiny:\n  size: 50\n  scale: 1.0\n  fail: false\n"
+USED_JSON = b'{"seed":123,"tiny":{"fail":false,"scale":1.0,"size":50,"sleep_s":0.0}}'
+"""The first run's `params:` inputs as canonical JSON: sorted keys, no spaces."""
 
 
 class TinyParams(StrictParams):
@@ -181,10 +184,11 @@ def test_manifest_records_the_run_and_the_software(runs):
         "seed": 123,
         "tiny": {"size": 50, "scale": 1.0, "fail": False, "sleep_s": 0.0},
     }
-    assert manifest["parameters_used_sha256"] == parameters_sha256(manifest["parameters_used"])
+    assert manifest["parameters_used_sha256"] == hashlib.sha256(USED_JSON).hexdigest()
     assert manifest["tensorflow_settings"]["deterministic_ops"] is True
     assert manifest["filters"]["from_nodes"] is None
-    assert manifest["parameters_sha256"] == parameters_sha256(manifest["parameters"])
+    canonical = json.dumps(manifest["parameters"], sort_keys=True, separators=(",", ":"))
+    assert manifest["parameters_sha256"] == hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def test_parameters_hash_follows_the_resolved_parameters(runs):
@@ -238,7 +242,8 @@ def test_failed_run_writes_a_failed_manifest_with_what_it_saved(tmp_path):
 
 def test_invalid_parameters_stop_before_the_pipeline_and_write_no_manifest(tmp_path):
     project = tiny_project(tmp_path / "project")
-    with pytest.raises(Exception, match="size"):
+    key = "tiny.size = -1: Input should be greater than 0"
+    with pytest.raises(ParameterTreeError, match=re.escape(key)):
         run_tiny(project, params={"tiny": {"size": -1}})
     assert not (project.path / MANIFEST_DIR).exists()
 
@@ -315,6 +320,35 @@ def test_parameters_hash_ignores_key_order_and_dumps_models():
     as_dict = {"tiny": {"fail": False, "scale": 0.5, "size": 3, "sleep_s": 0.0}, "seed": 1}
     assert parameters_sha256(as_model) == parameters_sha256(as_dict)
     assert parameters_sha256(as_dict) != parameters_sha256({**as_dict, "seed": 2})
+
+
+def test_parameters_hash_is_the_sha256_of_canonical_json():
+    """Pinned digests (`printf '%s' '<json>' | sha256sum`): tuples as lists, None as null."""
+    as_dict = {"tiny": {"fail": False, "scale": 0.5, "size": 3, "sleep_s": 0.0}, "seed": 1}
+    assert (
+        parameters_sha256(as_dict)
+        == hashlib.sha256(
+            b'{"seed":1,"tiny":{"fail":false,"scale":0.5,"size":3,"sleep_s":0.0}}'
+        ).hexdigest()
+        == "bfd98021c1ac4752b801408bf07172893c3dc34f34d0c7b2687575a60d323ddf"
+    )
+    nested = {"b": {"d": "x", "c": None}, "a": (1, 2)}
+    assert (
+        parameters_sha256(nested)
+        == "daf8b0a2c35be3d034651c198a9a20a5094a21b177514cadf9c767c560cd70d7"  # {"a":[1,2],...}
+    )
+
+
+@pytest.mark.filterwarnings("ignore:Save version .* did not match load version:UserWarning")
+def test_a_pin_on_a_dataset_the_run_saves_is_warned_about(tmp_path, caplog):
+    project = tiny_project(tmp_path / "project")
+    first = run_tiny(project)
+    run_tiny(project, load_versions={"tiny_data": first})
+    assert (
+        f"--load-versions pins 'tiny_data' to {first}, but this run also saves 'tiny_data': "
+        "the nodes after its producer load the pinned version, not the new one. Start the "
+        "run after the producer (--from-nodes) to reuse the stored version."
+    ) in caplog.messages
 
 
 def test_runner_name_from_run_params():

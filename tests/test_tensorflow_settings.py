@@ -173,3 +173,41 @@ def test_hook_configures_tensorflow_when_a_tensorflow_node_runs():
         """
     )
     assert policy == "True spawn"
+
+
+ENV_SETTINGS = """tensorflow:
+  mixed_precision: mixed_bfloat16
+  threads: {intra_op: 1, inter_op: 3}
+  deterministic_ops: false
+"""
+"""An env whose every applied setting differs from the defaults (float32, 0, 0, true)."""
+
+
+def test_a_session_applies_the_envs_settings_not_the_defaults(project):
+    """A real session on the `test` env, the TensorFlow node in the session's own process."""
+    project.write_conf("test/tensorflow.yml", ENV_SETTINGS)
+    project.write_conf(
+        "test/catalog_seen.yml",
+        "seen_0:\n  type: dnn_pipelines.datasets.AtomicJSONDataset\n  filepath: data/seen.json\n",
+    )
+    _run_python(
+        f"""
+        from kedro.framework.project import pipelines
+        from kedro.framework.session import KedroSession
+        from kedro.framework.startup import bootstrap_project
+        bootstrap_project({str(project.path)!r})
+        pipelines.configure("tests.test_tensorflow_workers")  # nodes that report TF's settings
+        with KedroSession.create(project_path={str(project.path)!r}, env="test") as session:
+            session.run(node_names=["seen_0"])
+        print("done")
+        """
+    )
+    seen = json.loads((project.data / "seen.json").read_text())
+    assert (seen["intra_op"], seen["inter_op"]) == (1, 3)
+    assert seen["deterministic"] is False
+    assert seen["policy"] == "mixed_bfloat16"
+    [manifest] = (project.data / "09_tracking" / "run_manifest.json").glob("*/run_manifest.json")
+    recorded = json.loads(manifest.read_text())
+    assert recorded["tensorflow_applied"]["mixed_precision"] == "mixed_bfloat16"
+    assert recorded["tensorflow_settings"]["threads"] == {"intra_op": 1, "inter_op": 3}
+    assert recorded["tensorflow_settings"]["deterministic_ops"] is False

@@ -29,7 +29,8 @@ from kedro.io.core import Version
 
 from dnn_pipelines.datasets import NpzDataset
 from dnn_pipelines.tracking.cli import human_bytes, versions
-from dnn_pipelines.tracking.store import MANIFEST_DIR
+from dnn_pipelines.tracking.prune import PrunePlan, Removal, apply_plan
+from dnn_pipelines.tracking.store import MANIFEST_DIR, VersionsError
 from tests.conftest import KedroProject
 from tests.test_manifest import run_tiny, tiny_project
 
@@ -295,6 +296,56 @@ def test_prune_follows_a_layer_folder_linked_to_another_disk(tmp_path, capsys, f
     metrics = elsewhere / "tiny" / "metrics.json"
     assert {p.name for p in metrics.iterdir()} == {runs["C"]}
     assert (project.data / "08_reporting").is_symlink()
+
+
+def test_prune_leaves_a_linked_version_folder_and_what_it_points_to(
+    tmp_path, capsys, fresh_history
+):
+    """A version folder that is a symlink is not one of ours: neither followed nor removed."""
+    project, runs = fresh_history(tmp_path / "project")
+    elsewhere = tmp_path / "elsewhere" / "2001-01-01T00.00.00.000Z"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "metrics.json").write_text('{"mean": 0.0}')
+    link = project.path / METRICS / elsewhere.name  # older than every run: pruned if ours
+    link.symlink_to(elsewhere, target_is_directory=True)
+    code, _, _ = cli(capsys, project, "--no-catalog", "prune", "--keep", "1", "--apply")
+    assert code == 0
+    assert versions_of(project, METRICS) == {runs["C"], elsewhere.name}
+    assert link.is_symlink()
+    assert (elsewhere / "metrics.json").read_text() == '{"mean": 0.0}'
+
+
+def test_apply_refuses_any_path_outside_data_before_deleting_anything(tmp_path):
+    data = tmp_path / "project" / "data"
+    inside = data / "x.json" / "2001-01-01T00.00.00.000Z"
+    inside.mkdir(parents=True)
+    (inside / "x.json").write_text("old")
+    outside = tmp_path / "home"
+    outside.mkdir()
+    (outside / "notes.txt").write_text("mine")
+    removals = [Removal(inside, 3, "old"), Removal(outside, 4, "old")]
+    plan = PrunePlan(keep=1, kept_manifests=[], removals=removals, kept={}, protected={})
+    with pytest.raises(VersionsError) as refused:
+        apply_plan(plan, data)
+    assert str(refused.value) == f"Refusing to delete {outside}: it is not under {data}"
+    assert (inside / "x.json").read_text() == "old"  # checked before the first deletion
+    assert (outside / "notes.txt").read_text() == "mine"
+
+
+def test_apply_removes_a_linked_version_folder_without_following_it(tmp_path):
+    data = tmp_path / "project" / "data"
+    target = tmp_path / "other_disk" / "v"
+    target.mkdir(parents=True)
+    (target / "x.json").write_text("kept")
+    link = data / "x.json" / "2001-01-01T00.00.00.000Z"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(target, target_is_directory=True)
+    plan = PrunePlan(
+        keep=1, kept_manifests=[], removals=[Removal(link, 0, "old")], kept={}, protected={}
+    )
+    assert apply_plan(plan, data) == 0
+    assert not link.is_symlink() and not link.exists()
+    assert (target / "x.json").read_text() == "kept"
 
 
 def test_prune_refuses_to_keep_nothing(listed, capsys):

@@ -153,6 +153,53 @@ def test_predict_and_mc_dropout(dataset):
     np.testing.assert_array_equal(mc["std"], again["std"])
 
 
+class PassNumberModel:
+    """A stand-in network: in training mode, row r of a call returns x * (1 + pass number),
+    the pass number being r // len(x_eval) (the grid repeated once per pass)."""
+
+    def __init__(self, n_eval: int) -> None:
+        self.n_eval = n_eval
+        self.layers: list = []
+
+    def __call__(self, x: np.ndarray, training: bool) -> np.ndarray:
+        passes = np.arange(len(x))[:, None] // self.n_eval
+        return x * (1 + passes) if training else x
+
+
+def test_mc_spread_is_the_sample_std_over_passes():
+    """x = 1 gives passes [1, 2, 3]: mean 2, std 1 (n - 1 = 2: (1 + 0 + 1) / 2 = 1);
+    x = -2 gives [-2, -4, -6]: mean -4, std 2."""
+    dataset = {"x_eval": np.array([1.0, -2.0])}
+    mc = nodes.mc_dropout_predict(
+        PassNumberModel(2), dataset, MonteCarloParams(passes=3, band_std=2.0), SEED
+    )
+    np.testing.assert_allclose(mc["mean"], [2.0, -4.0], rtol=1e-12)
+    np.testing.assert_allclose(mc["std"], [1.0, 2.0], rtol=1e-12)
+
+
+def test_mc_spread_of_one_dropout_unit_follows_its_kept_count():
+    """Input -> Dropout(0.5) -> Dense(1, weight 1): a pass gives 0 or 2x (kept, scaled by 2).
+
+    With k of n passes kept, mean = 2x k / n and the sample std is 2|x| sqrt(k (n - k) /
+    (n (n - 1))), k read back from the mean.
+    """
+    import keras  # noqa: PLC0415
+
+    inputs = keras.Input(shape=(1,))
+    dense = keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")
+    model = keras.Model(inputs, dense(keras.layers.Dropout(0.5, seed=1)(inputs)))
+    x = np.array([1.0, -3.0, 0.5])
+    n = 40
+    mc = nodes.mc_dropout_predict(
+        model, {"x_eval": x}, MonteCarloParams(passes=n, band_std=2.0), SEED
+    )
+    kept = mc["mean"] * n / (2 * x)
+    np.testing.assert_allclose(kept, np.round(kept), atol=1e-4)
+    assert np.all((kept > 0) & (kept < n))  # both outcomes drawn: the spread is not 0
+    expected = 2 * np.abs(x) * np.sqrt(kept * (n - kept) / (n * (n - 1)))
+    np.testing.assert_allclose(mc["std"], expected, rtol=1e-5)
+
+
 # ---------------------------------------------------------------- metrics, tables, figures
 
 
