@@ -342,13 +342,6 @@ def test_missing_imagenet_weights_are_downloaded_from_a_reachable_origin(
     assert transfer_weights.resolve_base_weights(params) == found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=FileNotFoundError,
-    reason="bug: keras.utils.get_file saves under /tmp/.keras when the cache folder does not "
-    "exist yet (it checks os.access(cache_dir, W_OK)), but resolve_base_weights then looks "
-    "for the file in the cache folder",
-)
 def test_the_first_download_into_a_cache_folder_not_yet_created(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -371,7 +364,10 @@ def test_the_first_download_into_a_cache_folder_not_yet_created(
                 path.rmdir()
             else:
                 path.unlink(missing_ok=True)
-    assert Path(found["path"]).read_bytes() == WEIGHTS_PAYLOAD
+    expected = tmp_path / "cache" / "models" / file.name  # where the next run looks
+    assert found["path"] == str(expected)
+    assert expected.read_bytes() == WEIGHTS_PAYLOAD
+    assert not any(path.exists() for path in created)  # nothing left under /tmp/.keras
 
 
 def test_cached_imagenet_file_is_loaded_into_xception(tmp_path: Path) -> None:

@@ -130,13 +130,18 @@ def resolve_base_weights(base_model: BaseModelParams) -> dict[str, Any]:
             )
         import keras  # noqa: PLC0415
 
+        # get_file saves under /tmp/.keras when the cache folder does not exist yet; create it
+        # so the first download lands where later runs look, and keep the path it returns.
+        models_dir.mkdir(parents=True, exist_ok=True)
         logger.info("Downloading %s into %s", published.origin, models_dir)
-        keras.utils.get_file(
-            published.file_name,
-            published.origin,
-            cache_subdir="models",
-            file_hash=published.md5,
-            cache_dir=str(models_dir.parent),
+        expected = Path(
+            keras.utils.get_file(
+                published.file_name,
+                published.origin,
+                cache_subdir="models",
+                file_hash=published.md5,
+                cache_dir=str(models_dir.parent),
+            )
         )
     matches = file_digest(expected, "md5") == published.md5
     if not matches:
