@@ -283,6 +283,14 @@ def test_samples_are_uint8_copies_within_the_configured_ranges(image, each_augme
     assert len(table["rotation_deg"].unique()) == n  # one draw per copy, not one per batch
 
 
+def test_recorded_shift_fractions_are_the_pixels_over_the_side(image, each_augmenter, params):
+    _, table = sampling.sample_augmentations(image, each_augmenter, params, 123)
+    height, width = image["image"].shape[:2]  # 107 x 160: a swapped side shows
+    np.testing.assert_allclose(table["shift_x_fraction"], table["shift_x_px"] / width)
+    np.testing.assert_allclose(table["shift_y_fraction"], table["shift_y_px"] / height)
+    assert table["shift_x_px"].abs().max() > 1  # real shifts, not zeros
+
+
 def test_records_are_the_layers_own_draws(image, chained):
     """The record is `get_random_transformation`'s output, not a re-derivation."""
     rotation = chained.layers[0]
