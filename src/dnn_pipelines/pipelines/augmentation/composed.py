@@ -94,7 +94,6 @@ class ImageDataGeneratorTransform(keras.layers.Layer):
         self.interpolation = interpolation
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self.supports_masking = False
 
     def get_config(self) -> dict[str, Any]:
         """Every constructor argument, so the `.keras` file rebuilds the same layer."""
@@ -211,12 +210,14 @@ class ImageDataGeneratorTransform(keras.layers.Layer):
             return images
         images = ops.convert_to_tensor(images, dtype=self.compute_dtype)
         shape = ops.shape(images)
-        full = self.output_to_input(transformation, shape[1], shape[2])
-        flat = ops.reshape(full, (-1, 9))[:, :8]
-        flat = ops.concatenate([flat[:, :6], ops.zeros_like(flat[:, 6:])], axis=-1)
+        affine = ops.reshape(
+            self.output_to_input(transformation, shape[1], shape[2])[:, :2], (-1, 6)
+        )
+        # keras.ops.image takes [a0, a1, a2, b0, b1, b2, c0, c1]; c0 = c1 = 0 for an affine map.
+        projective = ops.concatenate([affine, ops.zeros_like(affine[:, :2])], axis=-1)
         resampled = ops.image.affine_transform(
             images,
-            ops.cast(flat, "float32"),
+            ops.cast(projective, "float32"),
             interpolation=self.interpolation,
             fill_mode=self.fill_mode,
         )
