@@ -74,3 +74,8 @@ def test_the_lesson_notebook_runs_on_the_catalog(tmp_path, monkeypatch):
         assert f"Yes: {lowest['rate']:.0%} dropout gives the lowest error" in shown
     else:
         assert f"No: no dropout rate beats {no_dropout['true_mse']:.3f}" in shown
+    initialization = project.load("initialization_metrics")
+    lowest_p = min(layer["ks_pvalue"] for layer in initialization["layers"])
+    assert f"(lowest p-value {lowest_p:.3g}, layer" in shown
+    augmentation = project.load("augmentation_metrics")["geometry_check"]
+    assert f"{augmentation['n_measurements']} measurements of the rotations" in shown
