@@ -191,6 +191,7 @@ def test_tasks_sharing_a_digit_are_refused(digits: dict[str, np.ndarray]) -> Non
     ],
 )
 def test_bad_parameters_are_refused(block: str, values: dict[str, object], message: str) -> None:
+    values = dict(values)  # the parametrized dict is shared: a repeated run must see it whole
     with pytest.raises(ValueError, match=message):
         if block == "base":
             pretraining = base_params().pretraining.model_dump()
