@@ -120,7 +120,7 @@ def test_only_effect_keeps_one_effect_and_sets_the_rest_to_the_identity():
         "zoom_y": np.array([0.9]),
         "flips": np.array([True]),
     }
-    zoom = {k: np.asarray(v).tolist() for k, v in composed.only_effect(drawn, "zoom").items()}
+    zoom = {k: np.asarray(v).tolist() for k, v in layers.only_effect(drawn, "zoom").items()}
     assert zoom == {
         "angle_deg": [0.0],
         "shift_x_px": [0.0],
@@ -134,12 +134,12 @@ def test_only_effect_keeps_one_effect_and_sets_the_rest_to_the_identity():
 
 def test_alone_zeroes_every_other_range():
     layer = composed.ImageDataGeneratorTransform(**LESSON)
-    shift = layer.alone("shift").get_config()
+    shift = layers.alone(layer, "shift").get_config()
     assert (shift["width_shift_range"], shift["height_shift_range"]) == (0.2, 0.2)
     assert (shift["rotation_range"], shift["shear_range"], shift["zoom_range"]) == (0, 0, 0)
     assert shift["horizontal_flip"] is False
     with pytest.raises(ValueError, match="Unknown effect 'blur'"):
-        layer.alone("blur")
+        layers.alone(layer, "blur")
 
 
 def test_identity_at_inference_and_a_fresh_draw_while_training():
@@ -243,3 +243,79 @@ def test_without_geometry_both_compositions_are_the_photo():
         np.testing.assert_array_equal(
             picture, image["image"][:, ::-1] if flipped else image["image"]
         )
+
+
+def test_the_last_keras_2_release_pivots_off_centre_on_a_non_square_image():
+    """The slip the layer does not copy: a 180 degree turn of a 40 x 80 image by Keras' legacy
+    code sends a dot off the image; the layer sends it to its mirror about the centre."""
+    image = np.zeros((40, 80, 1))
+    image[10, 20, 0] = 1.0  # row 10, column 20
+    legacy_turn = legacy.apply_affine_transform(
+        image, theta=180, row_axis=0, col_axis=1, channel_axis=2, order=0
+    )
+    assert legacy_turn.max() == 0.0
+    layer = composed.ImageDataGeneratorTransform(interpolation="nearest")
+    drawn = {key: np.zeros(1, "float32") for key in ("shift_x_px", "shift_y_px", "shear_deg")}
+    drawn |= {"angle_deg": np.array([180.0], "float32"), "flips": np.array([False])}
+    drawn |= {"zoom_x": np.ones(1, "float32"), "zoom_y": np.ones(1, "float32")}
+    turned = keras.ops.convert_to_numpy(layer.transform_images(image[None], drawn))[0, ..., 0]
+    assert np.unravel_index(turned.argmax(), turned.shape) == (29, 59)  # (39 - 10, 79 - 20)
+
+
+def test_an_integer_seed_gives_independent_quantities():
+    layer = composed.ImageDataGeneratorTransform(**LESSON)
+    drawn = layer.get_random_transformation(np.zeros((64, 8, 8, 3), "float32"), seed=5)
+    zoom_x, zoom_y = (keras.ops.convert_to_numpy(drawn[key]) for key in ("zoom_x", "zoom_y"))
+    assert not np.allclose(zoom_x, zoom_y)
+    assert abs(np.corrcoef(zoom_x, zoom_y)[0, 1]) < 0.5
+
+
+def test_works_inside_a_tf_function_with_unknown_sizes():
+    tf = pytest.importorskip("tensorflow")
+    layer = composed.ImageDataGeneratorTransform(**LESSON, seed=3)
+    spec = tf.TensorSpec((None, None, None, 3), tf.float32)
+    traced = tf.function(lambda images: layer(images, training=True), input_signature=[spec])
+    images = textured(24, 40)[None].repeat(2, axis=0)
+    out = traced(images).numpy()
+    assert out.shape == images.shape
+    assert not np.allclose(out, images)
+
+
+def test_inference_is_the_identity_in_the_compute_dtype_and_a_single_image_works():
+    layer = composed.ImageDataGeneratorTransform(**LESSON, seed=1)
+    photo = (textured(12, 20) * 255).astype(np.uint8)
+    assert layer.get_random_transformation(photo[None], training=False) is None
+    kept = layer(photo[None], training=False)
+    assert keras.backend.standardize_dtype(kept.dtype) == "float32"
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(kept)[0], photo.astype(np.float32))
+    single = keras.ops.convert_to_numpy(layer(photo.astype("float32"), training=True))
+    assert single.shape == photo.shape
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"zoom_range": 1.0}, r"zoom_range must be in \[0, 1\)"),
+        ({"width_shift_range": 1.5}, r"width_shift_range must be in \[0, 1\)"),
+        ({"rotation_range": 200}, r"rotation_range must be in \[0, 180\]"),
+        ({"shear_range": -1}, r"shear_range must be in \[0, 90\)"),
+        ({"fill_mode": "mirror"}, "fill_mode must be one of"),
+        ({"interpolation": "bicubic"}, "interpolation must be one of"),
+        ({"shear_axis": "z"}, "shear_axis must be 'x' or 'y'"),
+    ],
+)
+def test_bad_arguments_are_refused_naming_them(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        composed.ImageDataGeneratorTransform(**arguments)
+
+
+def test_constant_fill_uses_fill_value():
+    layer = composed.ImageDataGeneratorTransform(
+        zoom_range=0.5, fill_mode="constant", fill_value=0.25, interpolation="nearest"
+    )
+    drawn = {key: np.zeros(1, "float32") for key in ("angle_deg", "shift_x_px", "shift_y_px")}
+    drawn |= {"shear_deg": np.zeros(1, "float32"), "flips": np.array([False])}
+    drawn |= {"zoom_x": np.array([1.4], "float32"), "zoom_y": np.array([1.4], "float32")}
+    out = keras.ops.convert_to_numpy(layer.transform_images(np.ones((1, 20, 20, 1)), drawn))
+    assert out[0, 0, 0, 0] == 0.25  # zoomed out: the corner comes from outside the image
+    assert out[0, 10, 10, 0] == 1.0

@@ -190,7 +190,7 @@ def test_the_configured_augmenter_is_one_composed_layer_with_the_lessons_argumen
         "interpolation": "bilinear",
     }
     assert {key: config[key] for key in expected} == expected
-    assert layer.effects() == ["rotation", "shift", "shear", "zoom", "flip"]
+    assert layers.composed_effects(layer) == ["rotation", "shift", "shear", "zoom", "flip"]
 
 
 def test_augmenter_layers_follow_image_data_generators_order_and_fill(chained):
@@ -220,9 +220,9 @@ def test_no_flip_layer_when_flipping_is_off(params):
     augmenter = layers.build_augmenter(with_composition(unflipped, "chained"), 1)
     assert "RandomFlip" not in [type(layer).__name__ for layer in augmenter.layers]
     [composed] = layers.build_augmenter(unflipped, 1).layers
-    assert "flip" not in composed.effects()
+    assert "flip" not in layers.composed_effects(composed)
     effects = [
-        effect for effect, _ in layers.single_effect_layers(layers.build_augmenter(unflipped, 1))
+        effect for effect, *_ in layers.single_effects(layers.build_augmenter(unflipped, 1), 1)
     ]
     assert effects == ["rotation", "shift", "shear", "zoom"]
 
@@ -291,15 +291,16 @@ def test_recorded_shift_fractions_are_the_pixels_over_the_side(image, each_augme
     assert table["shift_x_px"].abs().max() > 1  # real shifts, not zeros
 
 
-def test_records_are_the_layers_own_draws(image, chained):
+@pytest.mark.parametrize("key", ["angle", "angle_deg"])
+def test_records_are_the_layers_own_draws(image, augmenter, chained, key):
     """The record is `get_random_transformation`'s output, not a re-derivation."""
-    rotation = chained.layers[0]
+    rotation = (chained if key == "angle" else augmenter).layers[0]
     batch = np.repeat(image["image"][None], 3, axis=0)
     _, records = layers.apply_layers([rotation], batch, keras.random.SeedGenerator(7))
     drawn = rotation.get_random_transformation(
         batch.astype("float32"), training=True, seed=keras.random.SeedGenerator(7)
     )
-    np.testing.assert_allclose([r["rotation_deg"] for r in records], np.asarray(drawn["angle"]))
+    np.testing.assert_allclose([r["rotation_deg"] for r in records], np.asarray(drawn[key]))
 
 
 def test_single_effects_hold_each_effect_alone_ordered_by_strength(image, each_augmenter, params):
@@ -312,12 +313,32 @@ def test_single_effects_hold_each_effect_alone_ordered_by_strength(image, each_a
         assert pictures.shape == (k, *image["image"].shape)
         assert table.loc[table["effect"] == effect, "strength"].tolist() == list(range(k))
     rotation = table[table["effect"] == "rotation"]
-    assert rotation["rotation_deg"].is_monotonic_increasing
+    assert rotation["rotation_deg"].abs().is_monotonic_increasing  # weakest to strongest
     others = rotation[["shift_x_px", "shear_x", "zoom_x", "flipped"]]
     if len(augmenter.layers) == 1:  # composed: the other effects drawn as the identity
         assert others.astype(float).to_numpy().tolist() == [[0.0, 0.0, 1.0, 0.0]] * k
     else:  # chained: nothing else was drawn
         assert others.isna().all().all()
+
+
+@pytest.mark.parametrize(
+    ("effect", "columns"),
+    [
+        ("rotation", ["rotation_deg"]),
+        ("shift", ["shift_x_px", "shift_y_px"]),
+        ("zoom", ["zoom_x", "zoom_y"]),
+        ("flip", ["flipped"]),
+    ],
+)
+def test_each_effect_alone_draws_what_the_grid_drew_for_it(
+    image, each_augmenter, params, effect, columns
+):
+    """Draw i of an effect alone is the grid's copy i, for that effect's quantities."""
+    _, grid = sampling.sample_augmentations(image, each_augmenter, params, 123)
+    _, alone = sampling.sample_single_effects(image, each_augmenter, params, 123)
+    rows = alone[alone["effect"] == effect].sort_values("draw")
+    expected = grid.loc[rows["draw"].to_numpy(), columns].to_numpy(dtype=float)
+    np.testing.assert_allclose(rows[columns].to_numpy(dtype=float), expected, rtol=1e-6)
 
 
 # -------------------------------------------------------------------------- geometry check
@@ -435,7 +456,7 @@ def test_check_geometry_passes_for_every_configured_layer(probe, each_augmenter,
 )
 def test_the_check_catches_a_misread_convention(probe, each_augmenter, params, effect, wrong):
     """The check has teeth: reading a parameter with the opposite convention fails it."""
-    layer = dict(layers.single_effect_layers(each_augmenter))[effect]
+    layer = {name: layer for name, layer, _ in layers.single_effects(each_augmenter, 3)}[effect]
     batch = np.repeat(probe["image"][None], 4, axis=0)
     outputs, records = layers.apply_layers([layer], batch, keras.random.SeedGenerator(3))
     points, _ = geometry.centroids(probe["image"])

@@ -24,37 +24,17 @@ from typing import Any
 import keras
 from keras import ops
 
-EFFECTS = ("rotation", "shift", "shear", "zoom", "flip")
-"""ImageDataGenerator's order of composition; the flip comes after the resampling."""
-
-RANGE_OF_EFFECT = {
-    "rotation": ("rotation_range",),
-    "shift": ("width_shift_range", "height_shift_range"),
-    "shear": ("shear_range",),
-    "zoom": ("zoom_range",),
-    "flip": ("horizontal_flip",),
-}
-"""The constructor arguments that switch each effect on."""
-
-DRAWS_OF_EFFECT = {
-    "rotation": ("angle_deg",),
-    "shift": ("shift_x_px", "shift_y_px"),
-    "shear": ("shear_deg",),
-    "zoom": ("zoom_x", "zoom_y"),
-    "flip": ("flips",),
-}
-"""The entries of a drawn transformation that belong to each effect."""
+FILL_MODES = ("nearest", "reflect", "wrap", "constant")
+INTERPOLATIONS = ("bilinear", "nearest")
 
 
-def only_effect(transformation: dict[str, Any], effect: str) -> dict[str, Any]:
-    """The drawn `transformation` with every other effect set to the identity (zoom 1, else 0),
-    so the same draw can be applied one effect at a time, as chained layers do."""
-    kept = DRAWS_OF_EFFECT[effect]
-    identity = {"zoom_x": ops.ones_like, "zoom_y": ops.ones_like}
-    return {
-        key: value if key in kept else identity.get(key, ops.zeros_like)(value)
-        for key, value in transformation.items()
-    }
+def _check_range(name: str, value: float, upper: float, closed: bool = False) -> float:
+    """ImageDataGenerator's ranges are half-widths: not negative, and below `upper` (a shift
+    >= 1 would mean pixels there, a zoom range >= 1 allows a factor of 0)."""
+    if not (0 <= value <= upper if closed else 0 <= value < upper):
+        bracket = "]" if closed else ")"
+        raise ValueError(f"{name} must be in [0, {upper:g}{bracket}, got {value!r}")
+    return float(value)
 
 
 @keras.saving.register_keras_serializable(package="dnn_pipelines")
@@ -76,6 +56,7 @@ class ImageDataGeneratorTransform(keras.layers.Layer):
         zoom_range: float = 0.0,
         horizontal_flip: bool = False,
         fill_mode: str = "nearest",
+        fill_value: float = 0.0,
         interpolation: str = "bilinear",
         seed: int | None = None,
         **kwargs: Any,
@@ -83,14 +64,21 @@ class ImageDataGeneratorTransform(keras.layers.Layer):
         super().__init__(**kwargs)
         if shear_axis not in ("x", "y"):
             raise ValueError(f"shear_axis must be 'x' or 'y', got {shear_axis!r}")
-        self.rotation_range = float(rotation_range)
-        self.width_shift_range = float(width_shift_range)
-        self.height_shift_range = float(height_shift_range)
-        self.shear_range = float(shear_range)
+        if fill_mode not in FILL_MODES:
+            raise ValueError(f"fill_mode must be one of {FILL_MODES}, got {fill_mode!r}")
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError(
+                f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}"
+            )
+        self.rotation_range = _check_range("rotation_range", rotation_range, 180.0, closed=True)
+        self.width_shift_range = _check_range("width_shift_range", width_shift_range, 1.0)
+        self.height_shift_range = _check_range("height_shift_range", height_shift_range, 1.0)
+        self.shear_range = _check_range("shear_range", shear_range, 90.0)
         self.shear_axis = shear_axis
-        self.zoom_range = float(zoom_range)
+        self.zoom_range = _check_range("zoom_range", zoom_range, 1.0)
         self.horizontal_flip = bool(horizontal_flip)
         self.fill_mode = fill_mode
+        self.fill_value = float(fill_value)
         self.interpolation = interpolation
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -107,43 +95,40 @@ class ImageDataGeneratorTransform(keras.layers.Layer):
             "zoom_range": self.zoom_range,
             "horizontal_flip": self.horizontal_flip,
             "fill_mode": self.fill_mode,
+            "fill_value": self.fill_value,
             "interpolation": self.interpolation,
             "seed": self.seed,
         }
 
-    def effects(self) -> list[str]:
-        """The effects this layer can produce: the flip only when flipping is on."""
-        return [effect for effect in EFFECTS if effect != "flip" or self.horizontal_flip]
-
-    def alone(self, effect: str) -> ImageDataGeneratorTransform:
-        """The same layer with every other effect's range set to zero."""
-        if effect not in EFFECTS:
-            raise ValueError(f"Unknown effect {effect!r}: one of {', '.join(EFFECTS)}")
-        config = self.get_config()
-        for other, keys in RANGE_OF_EFFECT.items():
-            if other != effect:
-                config.update(dict.fromkeys(keys, 0.0))
-        config["horizontal_flip"] = effect == "flip" and self.horizontal_flip
-        config["name"] = f"{self.name}_{effect}"
-        return type(self).from_config(config)
-
     def get_random_transformation(
         self, images: Any, training: bool = True, seed: Any = None
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | None:
         """Per image: angle (degrees, counter-clockwise on screen), content shift (pixels, right
         and down), ImageDataGenerator's shear angle (degrees), zoom factors (> 1 zooms out)
-        and the flip."""
-        seed = self.seed_generator if seed is None else seed
+        and the flip; None at inference.
+
+        Every quantity is drawn, even one whose range is 0, in a fixed order: the draws of a
+        given seed then stay the same whichever ranges are on, so each effect alone (a copy
+        of the layer with the other ranges at 0) draws what the whole layer draws.
+        """
+        if not training:
+            return None
+        if seed is None:
+            seed = self.seed_generator
+        elif not isinstance(seed, keras.random.SeedGenerator):
+            seed = keras.random.SeedGenerator(seed)  # an int alone would repeat one draw
         shape = ops.shape(images)
-        batch, height, width = shape[0], shape[1], shape[2]
+        batch = shape[0]
+        height = ops.cast(shape[-3], "float32")
+        width = ops.cast(shape[-2], "float32")
 
         def uniform(half_width: float, centre: float = 0.0) -> Any:
             low, high = centre - half_width, centre + half_width
             return keras.random.uniform((batch,), minval=low, maxval=high, seed=seed)
 
         theta = uniform(self.rotation_range)
-        shift_y = uniform(self.height_shift_range) * ops.cast(height, "float32")
-        shift_x = uniform(self.width_shift_range) * ops.cast(width, "float32")
+        shift_y = uniform(self.height_shift_range) * height
+        shift_x = uniform(self.width_shift_range) * width
         shear = uniform(self.shear_range)
         zoom_x = uniform(self.zoom_range, 1.0)
         zoom_y = uniform(self.zoom_range, 1.0)
@@ -158,7 +143,7 @@ class ImageDataGeneratorTransform(keras.layers.Layer):
             "flips": ops.logical_and(flips, self.horizontal_flip),
         }
 
-    def output_to_input(self, transformation: dict[str, Any], height: int, width: int) -> Any:
+    def output_to_input(self, transformation: dict[str, Any], height: Any, width: Any) -> Any:
         """Per image, the 3 x 3 output -> input matrix C R T S Z C^-1 of ImageDataGenerator,
         in (x, y) pixel coordinates, C moving the origin to the image centre."""
         theta = transformation["angle_deg"] * (math.pi / 180.0)
@@ -190,7 +175,8 @@ class ImageDataGeneratorTransform(keras.layers.Layer):
                 [zeros, zeros, ones],
             ]
         )
-        centre_x, centre_y = (width - 1) / 2.0, (height - 1) / 2.0
+        centre_x = (ops.cast(width, "float32") - 1.0) / 2.0  # sizes may be symbolic
+        centre_y = (ops.cast(height, "float32") - 1.0) / 2.0
         to_centre = matrix(
             [[ones, zeros, -centre_x * ones], [zeros, ones, -centre_y * ones], [zeros, zeros, ones]]
         )
@@ -203,16 +189,15 @@ class ImageDataGeneratorTransform(keras.layers.Layer):
         return ops.matmul(back, composed)
 
     def transform_images(
-        self, images: Any, transformation: dict[str, Any], training: bool = True
+        self, images: Any, transformation: dict[str, Any] | None, training: bool = True
     ) -> Any:
         """Resample every image once through its composed matrix, then flip the drawn ones."""
-        if not training:
-            return images
         images = ops.convert_to_tensor(images, dtype=self.compute_dtype)
+        if not training or transformation is None:
+            return images
         shape = ops.shape(images)
-        affine = ops.reshape(
-            self.output_to_input(transformation, shape[1], shape[2])[:, :2], (-1, 6)
-        )
+        full = self.output_to_input(transformation, shape[1], shape[2])
+        affine = ops.reshape(full[:, :2], (-1, 6))
         # keras.ops.image takes [a0, a1, a2, b0, b1, b2, c0, c1]; c0 = c1 = 0 for an affine map.
         projective = ops.concatenate([affine, ops.zeros_like(affine[:, :2])], axis=-1)
         resampled = ops.image.affine_transform(
@@ -220,15 +205,21 @@ class ImageDataGeneratorTransform(keras.layers.Layer):
             ops.cast(projective, "float32"),
             interpolation=self.interpolation,
             fill_mode=self.fill_mode,
+            fill_value=self.fill_value,
         )
         mirrored = ops.flip(resampled, axis=2)
         return ops.where(ops.reshape(transformation["flips"], (-1, 1, 1, 1)), mirrored, resampled)
 
     def call(self, inputs: Any, training: bool = True) -> Any:
-        """A fresh draw per image while training; the images unchanged at inference."""
-        if not training:
-            return inputs
-        return self.transform_images(inputs, self.get_random_transformation(inputs), training)
+        """A fresh draw per image while training; the images unchanged at inference. A single
+        image (height, width, channels) is treated as a batch of one."""
+        images = ops.convert_to_tensor(inputs, dtype=self.compute_dtype)
+        single = len(images.shape) == 3
+        if single:
+            images = ops.expand_dims(images, 0)
+        transformation = self.get_random_transformation(images, training=training)
+        images = self.transform_images(images, transformation, training=training)
+        return ops.squeeze(images, 0) if single else images
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         """Same shape: the transform resamples within the frame."""

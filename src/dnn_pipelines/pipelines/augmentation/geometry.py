@@ -18,8 +18,7 @@ from dnn_pipelines.pipelines.augmentation.layers import (
     COMPOSED_LAYER,
     IDENTITY,
     apply_layers,
-    seeded_generator,
-    single_effect_layers,
+    single_effects,
 )
 from dnn_pipelines.pipelines.augmentation.params import AugmentationParams
 
@@ -176,14 +175,13 @@ def _tolerances(
 def check_geometry(
     probe: dict[str, np.ndarray], augmenter: Any, params: AugmentationParams, seed: Seed
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """Apply each layer alone to the dot probe and compare what it did with what it drew.
+    """Apply each effect alone to the dot probe and compare what it did with what it drew.
 
     Per draw: the dots' centroids before and after give the output -> input affine map
     (the form Keras layers are written in), from which the angle, shift, shear, zoom and
     flip are read; `position_px` is the largest distance between a measured dot and where
     the drawn parameters say it should be.
     """
-    generator = seeded_generator(seed)
     image = probe["image"]
     height, width = image.shape[:2]
     sigma = params.geometry_check.dot_sigma_px
@@ -192,7 +190,7 @@ def check_geometry(
     batch = np.repeat(image[None], params.geometry_check.n_draws, axis=0)
     rows = []
     evidence: dict[str, np.ndarray] = {}
-    for effect, layer in single_effect_layers(augmenter):
+    for effect, layer, generator in single_effects(augmenter, seed):
         outputs, records = apply_layers([layer], batch, generator)
         about_centre = type(layer).__name__ == COMPOSED_LAYER
         measured_all, expected_all = [], []

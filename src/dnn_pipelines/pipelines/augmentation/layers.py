@@ -213,13 +213,75 @@ def augmenter_layers(augmenter: Any) -> list[Any]:
     return [layer for layer in augmenter.layers if type(layer).__name__ in recorded]
 
 
-def single_effect_layers(augmenter: Any) -> list[tuple[str, Any]]:
-    """(effect, a layer producing only that effect), in the order of composition."""
-    pairs = []
+EFFECTS = ("rotation", "shift", "shear", "zoom", "flip")
+"""ImageDataGenerator's order of composition; the flip comes after the resampling."""
+
+RANGE_OF_EFFECT = {
+    "rotation": ("rotation_range",),
+    "shift": ("width_shift_range", "height_shift_range"),
+    "shear": ("shear_range",),
+    "zoom": ("zoom_range",),
+    "flip": ("horizontal_flip",),
+}
+"""The composed layer's arguments that switch each effect on."""
+
+DRAWS_OF_EFFECT = {
+    "rotation": ("angle_deg",),
+    "shift": ("shift_x_px", "shift_y_px"),
+    "shear": ("shear_deg",),
+    "zoom": ("zoom_x", "zoom_y"),
+    "flip": ("flips",),
+}
+"""The entries of the composed layer's drawn transformation that belong to each effect."""
+
+
+def composed_effects(layer: Any) -> list[str]:
+    """The effects a composed layer can produce: the flip only when flipping is on."""
+    return [effect for effect in EFFECTS if effect != "flip" or layer.horizontal_flip]
+
+
+def alone(layer: Any, effect: str) -> Any:
+    """A copy of the composed `layer` with every other effect's range set to zero."""
+    if effect not in EFFECTS:
+        raise ValueError(f"Unknown effect {effect!r}: one of {', '.join(EFFECTS)}")
+    config = layer.get_config()
+    for other, keys in RANGE_OF_EFFECT.items():
+        if other != effect:
+            config.update(dict.fromkeys(keys, 0.0))
+    config["horizontal_flip"] = effect == "flip" and layer.horizontal_flip
+    config["name"] = f"{layer.name}_{effect}"
+    return type(layer).from_config(config)
+
+
+def only_effect(transformation: dict[str, Any], effect: str) -> dict[str, Any]:
+    """A composed layer's drawn `transformation` with every other effect set to the identity
+    (zoom 1, else 0), so the same draw can be applied one effect at a time, as chained layers do."""
+    from keras import ops  # noqa: PLC0415
+
+    kept = DRAWS_OF_EFFECT[effect]
+    identity = {"zoom_x": ops.ones_like, "zoom_y": ops.ones_like}
+    return {
+        key: value if key in kept else identity.get(key, ops.zeros_like)(value)
+        for key, value in transformation.items()
+    }
+
+
+def single_effects(augmenter: Any, seed: Seed) -> list[tuple[str, Any, Any]]:
+    """(effect, a layer producing only that effect, the generator to draw it with), in the order
+    of composition, so that each effect draws what the whole augmenter draws for it.
+
+    Chained layers draw in turn from one generator, as in the chain. The composed layer draws
+    every quantity at each call, so each effect alone restarts from the seed.
+    """
+    shared = seeded_generator(seed)
+    triples = []
     for layer in augmenter_layers(augmenter):
         kind = type(layer).__name__
         if kind == COMPOSED_LAYER:
-            pairs += [(effect, layer.alone(effect)) for effect in layer.effects()]
+            triples += [
+                (effect, alone(layer, effect), seeded_generator(seed))
+                for effect in composed_effects(layer)
+            ]
         else:
-            pairs.append((EFFECT_OF_LAYER[kind], layer))
-    return pairs
+            triples.append((EFFECT_OF_LAYER[kind], layer, shared))
+    return triples

@@ -3,6 +3,7 @@ composed (the lesson) against chained."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -10,13 +11,15 @@ import pandas as pd
 
 from dnn_pipelines.parameters import Seed
 from dnn_pipelines.pipelines.augmentation.layers import (
+    EFFECTS,
     IDENTITY,
     apply_layers,
     augmenter_layers,
     composed_layer,
     describe_transformation,
+    only_effect,
     seeded_generator,
-    single_effect_layers,
+    single_effects,
     to_uint8,
 )
 from dnn_pipelines.pipelines.augmentation.params import AugmentationParams
@@ -33,30 +36,27 @@ def sample_augmentations(
     return {"images": to_uint8(images)}, table
 
 
-STRENGTH_KEY = {
-    "rotation": "rotation_deg",
-    "shift": "shift_x_fraction",
-    "shear": "shear_x",
-    "zoom": "zoom_x",
-    "flip": "flipped",
+STRENGTH = {
+    "rotation": lambda r: abs(r["rotation_deg"]),
+    "shift": lambda r: math.hypot(r["shift_x_fraction"], r["shift_y_fraction"]),
+    "shear": lambda r: abs(r["shear_x"]) + abs(r["shear_y"]),
+    "zoom": lambda r: max(abs(math.log(r["zoom_x"])), abs(math.log(r["zoom_y"]))),
+    "flip": lambda r: float(r["flipped"]),
 }
-"""Column that orders the strengths of an effect left to right in the per-effect figure."""
+"""How strong a draw of each effect is: how far it is from the identity."""
 
 
 def sample_single_effects(
     image: dict[str, np.ndarray], augmenter: Any, params: AugmentationParams, seed: Seed
 ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
-    """Each layer alone on the photo at `n_strengths` draws, ordered from weakest to strongest."""
-    generator = seeded_generator(seed)
+    """Each effect alone on the photo at `n_strengths` draws, ordered from weakest to strongest."""
     batch = np.repeat(image["image"][None], params.effects.n_strengths, axis=0)
     effects: dict[str, np.ndarray] = {}
     rows = []
-    for effect, layer in single_effect_layers(augmenter):
+    for effect, layer, generator in single_effects(augmenter, seed):
         images, records = apply_layers([layer], batch, generator)
-        key = STRENGTH_KEY[effect]
-        if effect == "shear" and params.transforms.shear_axis == "y":
-            key = "shear_y"
-        order = sorted(range(len(records)), key=lambda i, key=key: records[i][key])
+        drawn = [{**IDENTITY, **record} for record in records]
+        order = sorted(range(len(records)), key=lambda i: STRENGTH[effect](drawn[i]))
         effects[effect] = to_uint8(images[order])
         rows += [
             {"effect": effect, "strength": rank, "draw": i, **records[i]}
@@ -74,8 +74,6 @@ def compare_compositions(
     A picture's photo pixels are found by sending an all-ones frame through the same
     transforms with a constant zero fill: what stays above 1/2 came from inside the photo.
     """
-    from dnn_pipelines.pipelines.augmentation.composed import EFFECTS, only_effect  # noqa: PLC0415
-
     generator = seeded_generator(seed)
     batch = np.repeat(image["image"][None], params.comparison.n_samples, axis=0)
     batch = batch.astype(np.float32)
