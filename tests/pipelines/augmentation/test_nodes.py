@@ -147,6 +147,7 @@ def test_shear_fraction_is_the_sine_of_the_angle():
         ({"transforms__fill_mode": "mirror"}, "transforms.fill_mode"),
         ({"transforms__rotation_rnage": 40}, "transforms.rotation_rnage"),
         ({"sampling__n_samples": 5}, "sampling"),
+        ({"effects__n_strengths": 5}, "n_strengths"),  # conf/test's grid has 4 copies
         ({"geometry_check__dot_offsets": [[0, 0], [1, 1], [2, 2]]}, "geometry_check"),
     ],
 )
@@ -319,6 +320,16 @@ def test_single_effects_hold_each_effect_alone_ordered_by_strength(image, each_a
         assert others.astype(float).to_numpy().tolist() == [[0.0, 0.0, 1.0, 0.0]] * k
     else:  # chained: nothing else was drawn
         assert others.isna().all().all()
+
+
+def test_the_effects_span_the_grids_weakest_to_strongest_draw(image, each_augmenter, params):
+    _, grid = sampling.sample_augmentations(image, each_augmenter, params, 123)
+    _, alone = sampling.sample_single_effects(image, each_augmenter, params, 123)
+    rotation = alone[alone["effect"] == "rotation"]["rotation_deg"].abs()
+    assert rotation.iloc[0] == pytest.approx(grid["rotation_deg"].abs().min(), rel=1e-6)
+    assert rotation.iloc[-1] == pytest.approx(grid["rotation_deg"].abs().max(), rel=1e-6)
+    flips = alone[alone["effect"] == "flip"]["flipped"].astype(bool)
+    assert flips.iloc[-1] == grid["flipped"].astype(bool).any()  # a flip shows when drawn
 
 
 @pytest.mark.parametrize(

@@ -79,9 +79,11 @@ class SamplingParams(StrictParams):
 
 
 class EffectParams(StrictParams):
-    """The per-effect figure: each layer alone, at a few strengths drawn from its range."""
+    """The per-effect figure: each effect alone, at a few of the grid's draws."""
 
-    n_strengths: PositiveInt
+    n_strengths: PositiveInt = Field(
+        description="Grid draws shown per effect, spread from the weakest to the strongest."
+    )
 
 
 class ComparisonParams(StrictParams):
@@ -138,6 +140,16 @@ class AugmentationParams(StrictParams):
     comparison: ComparisonParams
     plots: PlotParams
     geometry_check: GeometryCheckParams
+
+    @model_validator(mode="after")
+    def _strengths_come_from_the_grid(self) -> AugmentationParams:
+        """The per-effect figure picks its draws among the grid's copies."""
+        if self.effects.n_strengths > self.sampling.n_samples:
+            raise ValueError(
+                f"effects.n_strengths ({self.effects.n_strengths}) must not exceed "
+                f"sampling.n_samples ({self.sampling.n_samples}): its draws are the grid's"
+            )
+        return self
 
 
 def shear_fraction(shear_degrees: float) -> float:

@@ -49,18 +49,22 @@ STRENGTH = {
 def sample_single_effects(
     image: dict[str, np.ndarray], augmenter: Any, params: AugmentationParams, seed: Seed
 ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
-    """Each effect alone on the photo at `n_strengths` draws, ordered from weakest to strongest."""
-    batch = np.repeat(image["image"][None], params.effects.n_strengths, axis=0)
+    """Each effect alone on the photo, at `n_strengths` of the grid's draws spread evenly from
+    the weakest to the strongest (`draw` is the grid's copy)."""
+    n = params.sampling.n_samples
+    picks = np.linspace(0, n - 1, params.effects.n_strengths).round().astype(int)
+    batch = np.repeat(image["image"][None], n, axis=0)
     effects: dict[str, np.ndarray] = {}
     rows = []
     for effect, layer, generator in single_effects(augmenter, seed):
         images, records = apply_layers([layer], batch, generator)
         drawn = [{**IDENTITY, **record} for record in records]
-        order = sorted(range(len(records)), key=lambda i: STRENGTH[effect](drawn[i]))
-        effects[effect] = to_uint8(images[order])
+        order = sorted(range(n), key=lambda i: STRENGTH[effect](drawn[i]))
+        chosen = [order[pick] for pick in picks]
+        effects[effect] = to_uint8(images[chosen])
         rows += [
             {"effect": effect, "strength": rank, "draw": i, **records[i]}
-            for rank, i in enumerate(order)
+            for rank, i in enumerate(chosen)
         ]
     return effects, pd.DataFrame(rows)
 
