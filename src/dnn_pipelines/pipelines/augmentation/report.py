@@ -166,7 +166,10 @@ def plot_single_effects(
         for ax in row:
             ax.set_xticks([])
             ax.set_yticks([])
-    figure.suptitle("Each perturbation alone, at draws from its configured range")
+    figure.suptitle(
+        f"Each perturbation alone, at {params.effects.n_strengths} of the grid's draws, "
+        "weakest to strongest"
+    )
     return figure
 
 
