@@ -284,3 +284,62 @@ def test_a_run_started_in_a_subfolder_logs_with_the_projects_config(tmp_path):
     assert "Completed node: vanishing_gradient.backward_pass" in result.stdout
     assert "Loading data from" not in result.stdout  # kedro.io is WARNING in conf/logging.yml
     assert "Saving data to" not in result.stdout
+
+
+# In-process: the same wrapper, called through click's CliRunner (and so visible to mutmut).
+
+
+@pytest.fixture
+def in_project(tmp_path, monkeypatch):
+    """A project copy, bootstrapped and made the working folder, as `kedro` does."""
+    from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
+
+    project = copy_project(tmp_path / "project")
+    monkeypatch.chdir(project.path)
+    monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "1")
+    bootstrap_project(project.path)
+    return project
+
+
+def _invoke(*args):
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from dnn_pipelines.cli import cli  # noqa: PLC0415
+
+    return CliRunner().invoke(cli, ["run", "--env", "test", *args])
+
+
+def test_in_process_a_user_error_ends_as_one_click_message(in_project):
+    result = _invoke(
+        "--pipelines", "vanishing_gradient", "--params", "vanishing_gradient.n_layers=0"
+    )
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)  # click's exit, not a traceback
+    assert "\nError: ParameterTreeError: " in result.output
+    assert "Traceback" not in result.output
+    assert "vanishing_gradient.n_layers = 0: Input should be greater than or equal to 1" in (
+        result.output
+    )
+    assert _written(in_project) == []
+
+
+@pytest.mark.parametrize("error", [RuntimeError, ValueError, KeyError])
+def test_in_process_a_bug_keeps_its_exception(in_project, monkeypatch, error):
+    from dnn_pipelines import hooks  # noqa: PLC0415
+
+    def check_budget(*args, **kwargs):
+        raise error("a bug in the project's code")
+
+    monkeypatch.setattr(hooks, "check_budget", check_budget)
+    result = _invoke("--pipelines", "vanishing_gradient")
+    assert type(result.exception) is error  # propagated as is: its traceback is kept
+    assert "a bug in the project's code" in str(result.exception)
+    assert "Error:" not in result.output
+
+
+def test_in_process_the_traceback_switch_keeps_a_user_errors_traceback(in_project, monkeypatch):
+    monkeypatch.setenv("DNN_PIPELINES_TRACEBACK", "1")
+    result = _invoke(
+        "--pipelines", "vanishing_gradient", "--params", "vanishing_gradient.n_layers=0"
+    )
+    assert type(result.exception).__name__ == "ParameterTreeError"
