@@ -365,3 +365,29 @@ def test_the_shipped_sweeps_are_valid_and_large_enough(tmp_path):
     for name, count in counts.items():
         code, output = kedro(project, "run", name, "--dry-run")
         assert code == 0 and f"Sweep {name}: {count} points" in output, output[-2000:]
+
+
+def test_local_workers_share_the_cores_between_their_thread_pools():
+    """Two points side by side must not each start thread pools as wide as the machine."""
+    from dnn_pipelines.sweeps.runner import connect  # noqa: PLC0415
+    from dnn_pipelines.sweeps.spec import SweepSpec  # noqa: PLC0415
+
+    spec = SweepSpec.model_validate(
+        {
+            "pipelines": ["activations"],
+            "axes": {"seed": [0, 1]},
+            "metrics": {"relu": ["activations_metrics", "relu", "test_accuracy"]},
+        }
+    )
+    client, cluster = connect(spec, workers=2, scheduler=None)
+    try:
+        seen = client.run(
+            lambda: {
+                key: os.environ.get(key) for key in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS")
+            }
+        )
+    finally:
+        client.close()
+        cluster.close()
+    share = str(max(1, (os.cpu_count() or 1) // 2))
+    assert list(seen.values()) == [{"TF_NUM_INTRAOP_THREADS": share, "OMP_NUM_THREADS": share}] * 2

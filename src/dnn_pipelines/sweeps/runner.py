@@ -177,14 +177,29 @@ def connect(spec: SweepSpec, workers: int | None, scheduler: str | None) -> tupl
                 f"({error}). Start one with `dask scheduler`, or leave out --scheduler to run "
                 "on a local cluster."
             ) from None
+    n_workers = workers or spec.workers or os.cpu_count() or 1
     cluster = LocalCluster(
-        n_workers=workers or spec.workers or os.cpu_count() or 1,
+        n_workers=n_workers,
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
         dashboard_address="127.0.0.1:0",
+        env=worker_threads(n_workers),
     )
     return Client(cluster), cluster
+
+
+def worker_threads(n_workers: int) -> dict[str, str]:
+    """Each local worker's share of the cores for TensorFlow's and BLAS's thread pools: points
+    running side by side would otherwise each start a pool as wide as the machine and fight
+    over the cores."""
+    share = str(max(1, (os.cpu_count() or 1) // n_workers))
+    return {
+        "TF_NUM_INTRAOP_THREADS": share,
+        "TF_NUM_INTEROP_THREADS": share,
+        "OMP_NUM_THREADS": share,
+        "OPENBLAS_NUM_THREADS": share,
+    }
 
 
 def run_points(
