@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -184,7 +183,7 @@ def test_a_bad_parameter_stops_the_run_before_any_node(project: KedroProject) ->
     assert not (project.data / "01_raw/transfer").exists()
 
 
-def test_missing_imagenet_weights_stop_the_run_in_seconds(project: KedroProject) -> None:
+def test_missing_imagenet_weights_stop_the_run_before_any_training(project: KedroProject) -> None:
     cache = project.path / "empty_keras_cache"
     project.write_conf(
         "test/parameters_transfer.yml",
@@ -198,10 +197,8 @@ transfer:
     allow_download: false
 """,
     )
-    start = time.perf_counter()
     with pytest.raises(MissingWeightsError) as raised:
         project.run(PIPELINE)
-    assert time.perf_counter() - start < 30  # TensorFlow's start-up included; no training
     message = str(raised.value)
     assert (
         f"Looked for: {cache}/models/xception_weights_tf_dim_ordering_tf_kernels_notop.h5"
