@@ -1,10 +1,10 @@
 """Known bugs stay caught: each mutant below was killed once; it must keep failing its tests.
 
 The full mutation run (`mutmut run`, docs/development.md) is too slow for every CI run. These
-are the plausible bugs a review introduced by hand, most of which the suite once let
-through. Each is applied to a copy of the package, which the tests import through
-PYTHONPATH (subprocesses such as `kedro run` included), and the tests that must catch it run
-in a fresh process: they have to fail.
+are plausible bugs: those a review once introduced by hand (the suite let most of them
+through then) and bugs found and fixed since. Each is applied to a copy of the package,
+which the tests import through PYTHONPATH (subprocesses such as `kedro run` included), and
+the tests that must catch it run in a fresh process: they have to fail.
 """
 
 from __future__ import annotations
