@@ -259,6 +259,8 @@ def test_prune_removes_stale_leftovers_of_killed_runs_only(tmp_path, capsys, fre
     os.utime(empty, (old, old))
     fresh = make("2999-01-01T00.00.00.000Z/.partial-3-metrics.json", b"z" * 30, None)
     unknown = make("2001-01-03T00.00.00.000Z/notes.txt", b"mine", old)
+    fresh_in_old = make("2001-01-04T00.00.00.000Z/.partial-4-metrics.json", b"w" * 40, None)
+    os.utime(fresh_in_old.parent, (old, old))  # an old folder a run is writing into right now
 
     code, out, _ = cli(capsys, project, "--no-catalog", "prune", "--keep", "3", "--apply")
     assert code == 0
@@ -268,6 +270,7 @@ def test_prune_removes_stale_leftovers_of_killed_runs_only(tmp_path, capsys, fre
     assert not empty.exists()
     assert fresh.exists()  # a run may be writing it right now
     assert unknown.exists()  # not a leftover of ours
+    assert fresh_in_old.exists()  # every partial must be stale, not only the folder
     assert versions_of(project, METRICS) >= {runs["A"], runs["B"], runs["C"]}
     assert "(leftover partial file)" in out
     assert "(empty version folder)" in out
@@ -279,8 +282,9 @@ def test_prune_removes_stale_leftovers_of_killed_runs_only(tmp_path, capsys, fre
     )
     assert code == 0
     assert not fresh.parent.exists()
+    assert not fresh_in_old.parent.exists()
     assert unknown.exists()
-    assert "freed 30 bytes" in out
+    assert "freed 70 bytes" in out  # the two partial-only versions: 30 + 40 bytes
 
 
 def test_prune_follows_a_layer_folder_linked_to_another_disk(tmp_path, capsys, fresh_history):
