@@ -12,6 +12,7 @@ although it is not the newest version of tiny_data.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import os
@@ -530,3 +531,67 @@ def test_a_manifest_of_the_wrong_shape_is_reported_and_skipped(
     code, _, err = cli(capsys, project, "--no-catalog", "prune", "--keep", "1", "--apply")
     assert code == 0, err
     assert versions_of(project, METRICS) == {runs["C"]}
+
+
+# ------------------------------------------------------------- what counts as a running run
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has ended (and been reaped)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def _running(**fields: object) -> dict:
+    now = datetime.datetime.now(datetime.UTC)
+    return {"status": "running", "started_at": now.isoformat(), **fields}
+
+
+HOUR = 3600.0
+
+
+@pytest.mark.parametrize(
+    ("manifest", "expected"),
+    [
+        (lambda: {**_running(host=socket.gethostname(), pid=os.getpid()), "status": "ok"}, False),
+        (lambda: _running(host=socket.gethostname(), pid=os.getpid()), True),  # alive here
+        (lambda: _running(host=socket.gethostname(), pid=_dead_pid()), False),  # died here
+        (lambda: _running(host="elsewhere", pid=_dead_pid()), True),  # recent, another host
+        (lambda: {**_running(host="elsewhere"), "started_at": "2001-01-01T00:00:00+00:00"}, False),
+        (lambda: {**_running(host="elsewhere"), "started_at": "yesterday"}, False),
+    ],
+    ids=["finished", "alive here", "dead here", "recent elsewhere", "old elsewhere", "no date"],
+)
+def test_a_running_manifest_counts_while_its_process_lives_or_is_recent(manifest, expected):
+    from dnn_pipelines.tracking.prune import _still_running  # noqa: PLC0415
+
+    assert _still_running(manifest(), time.time(), HOUR) is expected
+
+
+def test_a_running_process_of_another_user_counts(monkeypatch):
+    from dnn_pipelines.tracking import prune  # noqa: PLC0415
+
+    def not_ours(pid: int, signal: int) -> None:
+        raise PermissionError(pid)
+
+    monkeypatch.setattr(prune.os, "kill", not_ours)
+    manifest = _running(host=socket.gethostname(), pid=12345)
+    assert prune._still_running(manifest, time.time(), HOUR) is True
+
+
+def test_a_named_dataset_without_versions_says_where_it_looked(tmp_path):
+    from dnn_pipelines.tracking.cli import _find_dataset  # noqa: PLC0415
+
+    names = {"data/08_reporting/x/metrics.json": "x_metrics"}
+    with pytest.raises(VersionsError) as missing:
+        _find_dataset("x_metrics", [], names, tmp_path)
+    assert str(missing.value) == (
+        f"Dataset 'x_metrics' (data/08_reporting/x/metrics.json) has no versions under "
+        f"{tmp_path / 'data'} yet: run a pipeline that saves it."
+    )
+    with pytest.raises(VersionsError) as unknown:
+        _find_dataset("x_metrcs", [], names, tmp_path)
+    assert str(unknown.value) == (
+        "Unknown dataset 'x_metrcs'. Did you mean: x_metrics? Datasets with versions: none."
+    )
