@@ -343,3 +343,13 @@ def test_in_process_the_traceback_switch_keeps_a_user_errors_traceback(in_projec
         "--pipelines", "vanishing_gradient", "--params", "vanishing_gradient.n_layers=0"
     )
     assert type(result.exception).__name__ == "ParameterTreeError"
+
+
+def test_in_process_a_yaml_syntax_error_names_file_line_and_column(in_project):
+    broken = in_project.path / "conf" / "test" / "parameters_vanishing_gradient.yml"
+    broken.write_text("vanishing_gradient:\n  n_layers: [1, 2\n")
+    result = _invoke("--pipelines", "vanishing_gradient")
+    assert result.exit_code == 1
+    expected = f"Error: YAML syntax error in {broken}, line 3, column 1: "
+    assert expected in result.output, result.output
+    assert "expected ',' or ']'" in result.output

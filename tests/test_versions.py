@@ -595,3 +595,20 @@ def test_a_named_dataset_without_versions_says_where_it_looked(tmp_path):
     assert str(unknown.value) == (
         "Unknown dataset 'x_metrcs'. Did you mean: x_metrics? Datasets with versions: none."
     )
+
+
+@pytest.mark.parametrize(
+    ("size", "shown"),
+    [
+        (0, "0 B"),
+        (1023, "1023 B"),
+        (1024, "1.0 KiB"),
+        (1536, "1.5 KiB"),
+        (1048575, "1024.0 KiB"),
+        (1048576, "1.0 MiB"),
+        (5 * 2**30, "5.0 GiB"),
+        (3 * 2**40, "3072.0 GiB"),  # no larger unit
+    ],
+)
+def test_sizes_are_shown_in_binary_units(size, shown):
+    assert human_bytes(size) == shown
