@@ -193,8 +193,13 @@ def test_prune_dry_run_changes_nothing_and_predicts_the_freed_bytes(
     for folder in doomed:
         assert f"would delete  {folder.relative_to(project.path).as_posix()}  " in out
     assert out.count("would delete") == len(doomed)
+    assert out.count("(older than the newest 1)") == len(doomed)
+    assert f"kept run manifests (newest 1): {runs['C']}\n" in out
     assert f"dry run: would free {predicted} bytes" in out
     assert f"keep  tiny_data {runs['A']}  (a kept run reads or wrote it" in out
+
+    code, out, _ = cli(capsys, project, "--no-catalog", "prune", "--keep", "2")
+    assert f"kept run manifests (newest 2): {runs['C']}, {runs['B']}\n" in out  # newest first
 
     code, out, _ = cli(capsys, project, "--no-catalog", "prune", "--keep", "1", "--apply")
     assert code == 0
@@ -357,7 +362,7 @@ def test_prune_refuses_to_keep_nothing(listed, capsys):
     project, _ = listed
     code, _, err = cli(capsys, project, "--no-catalog", "prune", "--keep", "0")
     assert code == 1
-    assert "--keep must be at least 1" in err
+    assert "--keep must be at least 1: the newest version is never deleted" in err
 
 
 def test_prune_stops_on_an_unreadable_kept_manifest(tmp_path, capsys, fresh_history):
