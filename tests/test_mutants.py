@@ -78,8 +78,8 @@ MUTANTS = {
     ),
     "ImageDataGenerator's pivot read as (row, column)": Mutant(
         "pipelines/augmentation/composed.py",
-        "centre_x, centre_y = (width - 1) / 2.0, (height - 1) / 2.0",
-        "centre_x, centre_y = (height - 1) / 2.0, (width - 1) / 2.0",
+        'centre_x = (ops.cast(width, "float32") - 1.0) / 2.0',
+        'centre_x = (ops.cast(height, "float32") - 1.0) / 2.0',
         "tests/pipelines/augmentation/test_composed.py -k non_square",
     ),
     "shift fractions of the wrong side": Mutant(
