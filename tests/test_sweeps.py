@@ -58,8 +58,10 @@ def kedro(project: KedroProject, *args: str, timeout: float = 600) -> tuple[int,
 
 
 def manifests(project: KedroProject) -> list[dict]:
+    """Every written run manifest (a run killed while claiming its version has none yet)."""
     folder = project.path / MANIFEST_DIR
-    return [json.loads((p / "run_manifest.json").read_text()) for p in sorted(folder.iterdir())]
+    written = [p / "run_manifest.json" for p in sorted(folder.iterdir())]
+    return [json.loads(path.read_text()) for path in written if path.exists()]
 
 
 def point_outputs(project: KedroProject) -> dict[int, dict[str, str]]:
@@ -277,8 +279,10 @@ def test_a_worker_killed_mid_sweep_loses_and_mixes_nothing(tmp_path, dask_cluste
     assert "[4/4 done, 0 failed]" in output
     done = point_outputs(project)
     assert sorted(done) == SEEDS
+    folders = list((project.path / MANIFEST_DIR).iterdir())
+    unwritten = [p for p in folders if not (p / "run_manifest.json").exists()]
     killed = [m for m in manifests(project) if m["status"] == "running"]
-    assert len(killed) == 1, "the kill should land inside a point, which then ran elsewhere"
+    assert len(killed) + len(unwritten) == 1, "the kill should land inside one point"
     # Dask's nanny starts workers with one BLAS thread; at 150 units the matrix products
     # of a multi-threaded BLAS sum in another order, so the references use one thread too.
     again = copy_project(tmp_path / "again")
