@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from dnn_pipelines.tracking.store import MANIFEST_DIR
+from dnn_pipelines.tracking.store import MANIFEST_DIR, manifest_versions, read_manifest
 from tests.conftest import KedroProject, copy_project, stop_group
 
 BIN = Path(sys.executable).parent
@@ -58,10 +58,8 @@ def kedro(project: KedroProject, *args: str, timeout: float = 600) -> tuple[int,
 
 
 def manifests(project: KedroProject) -> list[dict]:
-    """Every written run manifest (a run killed while claiming its version has none yet)."""
-    folder = project.path / MANIFEST_DIR
-    written = [p / "run_manifest.json" for p in sorted(folder.iterdir())]
-    return [json.loads(path.read_text()) for path in written if path.exists()]
+    """Every complete run manifest, as the project's own listing finds them."""
+    return [read_manifest(project.path, v) for v in manifest_versions(project.path)]
 
 
 def point_outputs(project: KedroProject) -> dict[int, dict[str, str]]:
@@ -279,8 +277,9 @@ def test_a_worker_killed_mid_sweep_loses_and_mixes_nothing(tmp_path, dask_cluste
     assert "[4/4 done, 0 failed]" in output
     done = point_outputs(project)
     assert sorted(done) == SEEDS
-    folders = list((project.path / MANIFEST_DIR).iterdir())
-    unwritten = [p for p in folders if not (p / "run_manifest.json").exists()]
+    # A worker killed while its run claimed its version leaves a folder without a manifest.
+    claimed = {p.name for p in (project.path / MANIFEST_DIR).iterdir()}
+    unwritten = claimed - set(manifest_versions(project.path))
     killed = [m for m in manifests(project) if m["status"] == "running"]
     assert len(killed) + len(unwritten) == 1, "the kill should land inside one point"
     # Dask's nanny starts workers with one BLAS thread; at 150 units the matrix products
