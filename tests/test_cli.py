@@ -141,14 +141,45 @@ def _written(project) -> list[str]:
     ],
 )
 def test_a_mistake_in_the_command_is_one_message_and_nothing_is_written(
-    tmp_path, args, code, expected
+    in_project, args, code, expected
 ):
-    project = copy_project(tmp_path / "project")
-    returned, output = _kedro(project, *args)
-    assert returned == code, output[-3000:]
-    assert expected in output
-    assert "Traceback" not in output
-    assert _written(project) == []
+    """In process, as `kedro run` calls the command (the `kedro` process itself is tested
+    by the conf mistakes below and the runs above)."""
+    result = _invoke(*args)
+    assert result.exit_code == code, result.output[-3000:]
+    assert isinstance(result.exception, SystemExit)  # click's exit, not a traceback
+    assert expected in result.output
+    assert _written(in_project) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "variables", "expected"),
+    [
+        (["--pipeline", "dropuot"], {}, "No pipeline named 'dropuot'. Did you mean 'dropout'?"),
+        (["--pipelines", "vanishing_gradient"], {"KEDRO_ENV": "tset"}, "No env named 'tset'"),
+        (
+            ["--pipelines", "vanishing_gradient", "--env", "test", "--conf-source", "{project}/x"],
+            {},
+            "No env named 'test': there is no folder {project}/x/test",
+        ),
+    ],
+)
+def test_the_pipeline_alias_kedro_env_and_conf_source_are_checked_too(
+    in_project, monkeypatch, args, variables, expected
+):
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from dnn_pipelines.cli import cli  # noqa: PLC0415
+
+    (in_project.path / "x").mkdir()
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(
+        cli, ["run", *(arg.format(project=in_project.path) for arg in args)]
+    )
+    assert result.exit_code == 1, result.output[-3000:]
+    assert expected.format(project=in_project.path) in result.output
+    assert _written(in_project) == []
 
 
 @pytest.mark.parametrize(
@@ -335,6 +366,23 @@ def test_in_process_a_bug_keeps_its_exception(in_project, monkeypatch, error):
     assert type(result.exception) is error  # propagated as is: its traceback is kept
     assert "a bug in the project's code" in str(result.exception)
     assert "Error:" not in result.output
+
+
+def test_in_process_ctrl_c_exits_130_and_the_manifest_says_interrupted(in_project, monkeypatch):
+    from dnn_pipelines.datasets import atomic  # noqa: PLC0415
+    from dnn_pipelines.tracking.store import manifest_versions, read_manifest  # noqa: PLC0415
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(atomic, "publish", interrupt)  # Ctrl-C at the first save
+    result = _invoke("--pipelines", "vanishing_gradient")
+    assert result.exit_code == 130
+    assert "Interrupted: the run manifest records what was saved so far." in result.output
+    [version] = manifest_versions(in_project.path)
+    manifest = read_manifest(in_project.path, version)
+    assert manifest["status"] == "interrupted"
+    assert manifest["outputs"] == {}
 
 
 def test_in_process_the_traceback_switch_keeps_a_user_errors_traceback(in_project, monkeypatch):
