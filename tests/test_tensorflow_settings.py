@@ -95,8 +95,12 @@ def test_every_bad_key_is_reported_at_once():
         parse_tensorflow_settings(
             {"tensorflow": {"mixed_precision": "x", "threads": {"intra_op": -2}}}
         )
-    assert "mixed_precision" in str(error.value)
-    assert "threads.intra_op" in str(error.value)
+    assert str(error.value) == (
+        "Invalid TensorFlow settings in conf/<env>/tensorflow.yml:\n"
+        "  - tensorflow.mixed_precision = 'x': Input should be 'float32', 'mixed_float16', "
+        "'mixed_bfloat16' or 'auto'\n"
+        "  - tensorflow.threads.intra_op = -2: Input should be greater than or equal to 0"
+    )
 
 
 def test_bad_settings_stop_the_session_at_start(project):
