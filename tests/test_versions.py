@@ -617,3 +617,84 @@ def test_a_named_dataset_without_versions_says_where_it_looked(tmp_path):
 )
 def test_sizes_are_shown_in_binary_units(size, shown):
     assert human_bytes(size) == shown
+
+
+def _datasets(*names: str) -> list:
+    from dnn_pipelines.tracking.store import VersionedDataset  # noqa: PLC0415
+
+    return [VersionedDataset(f"data/x/{n}.json", Path(f"/p/data/x/{n}.json"), [], n) for n in names]
+
+
+@pytest.mark.parametrize(
+    ("names", "query", "expected"),
+    [
+        (
+            ["metrics_a", "metrics_b", "metrics_c", "metrics_d", "metrics_e", "other"],
+            "metric",
+            "Unknown dataset 'metric'. Did you mean: metrics_e, metrics_d, metrics_c? "
+            "Datasets with versions: metrics_a, metrics_b, metrics_c, metrics_d, metrics_e, "
+            "other.",
+        ),
+        (
+            [f"d{i:02}" for i in range(20)],
+            "zzz",
+            "Unknown dataset 'zzz'. Datasets with versions: "
+            + ", ".join(f"d{i:02}" for i in range(20))
+            + ".",
+        ),
+        (
+            [f"d{i:02}" for i in range(21)],
+            "zzz",
+            "Unknown dataset 'zzz'. Datasets with versions: 21 of them, shown by `list` "
+            "without a dataset.",
+        ),
+    ],
+)
+def test_an_unknown_dataset_names_three_close_ones_and_lists_up_to_twenty(
+    tmp_path, names, query, expected
+):
+    from dnn_pipelines.tracking.cli import _find_dataset  # noqa: PLC0415
+
+    with pytest.raises(VersionsError) as unknown:
+        _find_dataset(query, _datasets(*names), {}, tmp_path)
+    assert str(unknown.value) == expected
+
+
+def test_each_version_line_says_what_is_wrong_with_it(capsys):
+    from dnn_pipelines.tracking.cli import FUTURE_NOTE, _echo_dataset  # noqa: PLC0415
+    from dnn_pipelines.tracking.store import DatasetVersion, VersionedDataset  # noqa: PLC0415
+
+    folder = Path("/p/data/x/m.json")
+    dataset = VersionedDataset(
+        "data/x/m.json",
+        folder,
+        [
+            DatasetVersion("2999-01-01T00.00.00.000Z", folder / "a", False, 2048),
+            DatasetVersion("2026-01-03T00.00.00.000Z", folder / "b", False, 10, [Path("p1")]),
+            DatasetVersion("2026-01-02T00.00.00.000Z", folder / "c", False, 0),
+            DatasetVersion("2026-01-01T00.00.00.000Z", folder / "d", True, 1),
+        ],
+        "m",
+    )
+    _echo_dataset(dataset)
+    assert capsys.readouterr().out.splitlines() == [
+        "m  (data/x/m.json)  4 versions, 2.0 KiB",
+        f"  2999-01-01T00.00.00.000Z     2.0 KiB  incomplete: no m.json  {FUTURE_NOTE}",
+        "  2026-01-03T00.00.00.000Z        10 B  incomplete: no m.json, 1 partial file(s)",
+        "  2026-01-02T00.00.00.000Z         0 B  incomplete: no m.json",
+        "  2026-01-01T00.00.00.000Z         1 B",
+    ]
+
+
+def test_without_project_path_the_project_is_found_from_a_subfolder(tmp_path, monkeypatch):
+    from dnn_pipelines.tracking.cli import _project_path  # noqa: PLC0415
+
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    (project / "pyproject.toml").write_text('[tool.kedro]\npackage_name = "x"\n')
+    (project / "notebooks").mkdir()
+    monkeypatch.chdir(project / "notebooks")
+    assert _project_path(None) == project.resolve()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(VersionsError, match=f"No data/ folder in {tmp_path}: pass --project-path"):
+        _project_path(None)
