@@ -299,7 +299,7 @@ def catalog_names(
     names = {}
     patterns = []
     for name, entry in config.items():
-        if name.startswith("_") or not isinstance(entry, dict) or "filepath" not in entry:
+        if not isinstance(entry, dict) or "filepath" not in entry:  # Kedro drops `_` keys
             continue
         filepath = str(entry["filepath"])
         if "{" in name:
