@@ -378,7 +378,10 @@ def test_in_process_ctrl_c_exits_130_and_the_manifest_says_interrupted(in_projec
     monkeypatch.setattr(atomic, "publish", interrupt)  # Ctrl-C at the first save
     result = _invoke("--pipelines", "vanishing_gradient")
     assert result.exit_code == 130
-    assert "Interrupted: the run manifest records what was saved so far." in result.output
+    assert result.stderr.splitlines()[-1] == (
+        "Interrupted: the run manifest records what was saved so far."
+    )
+    assert "Interrupted" not in result.stdout
     [version] = manifest_versions(in_project.path)
     manifest = read_manifest(in_project.path, version)
     assert manifest["status"] == "interrupted"
@@ -393,11 +396,40 @@ def test_in_process_the_traceback_switch_keeps_a_user_errors_traceback(in_projec
     assert type(result.exception).__name__ == "ParameterTreeError"
 
 
-def test_in_process_a_yaml_syntax_error_names_file_line_and_column(in_project):
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "vanishing_gradient:\n  n_layers: [1, 2\n",
+            "line 3, column 1: did not find expected ',' or ']' (while parsing a flow sequence).",
+        ),
+        (
+            "vanishing_gradient: n_layers: 3\n",
+            "line 1, column 29: mapping values are not allowed in this context.",
+        ),
+    ],
+)
+def test_in_process_a_yaml_syntax_error_names_file_line_and_column(in_project, text, expected):
     broken = in_project.path / "conf" / "test" / "parameters_vanishing_gradient.yml"
-    broken.write_text("vanishing_gradient:\n  n_layers: [1, 2\n")
+    broken.write_text(text)
     result = _invoke("--pipelines", "vanishing_gradient")
     assert result.exit_code == 1
-    expected = f"Error: YAML syntax error in {broken}, line 3, column 1: "
-    assert expected in result.output, result.output
-    assert "expected ',' or ']'" in result.output
+    assert result.stderr == f"Error: YAML syntax error in {broken}, {expected}\n"
+
+
+def test_in_process_the_traceback_switch_keeps_a_yaml_errors_traceback(in_project, monkeypatch):
+    monkeypatch.setenv("DNN_PIPELINES_TRACEBACK", "1")
+    broken = in_project.path / "conf" / "test" / "parameters_vanishing_gradient.yml"
+    broken.write_text("vanishing_gradient: n_layers: 3\n")
+    result = _invoke("--pipelines", "vanishing_gradient")
+    assert not isinstance(result.exception, SystemExit)
+    assert "mapping values are not allowed in this context" in str(result.exception.__cause__)
+
+
+def test_in_process_a_run_from_a_subfolder_checks_the_projects_envs(in_project, monkeypatch):
+    (in_project.path / "notebooks").mkdir()
+    monkeypatch.chdir(in_project.path / "notebooks")
+    result = _invoke(
+        "--pipelines", "vanishing_gradient", "--params", "vanishing_gradient.n_layers=0"
+    )
+    assert "Error: ParameterTreeError: " in result.stderr  # the env was found: conf/test
