@@ -6,21 +6,26 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from kedro.io.core import generate_timestamp
 
+from dnn_pipelines.files import sha256_path
 from dnn_pipelines.tracking.store import (
     MANIFEST_DIR,
     VersionsError,
     _tree_bytes,
     catalog_names,
     is_future,
+    local_path,
     manifest_names,
     output_file,
     read_manifest,
     referenced_versions,
+    relative_to_project,
     scan,
+    verify_manifest,
     version_at,
 )
 
@@ -78,10 +83,13 @@ def test_scan_lists_versions_newest_first_and_stops_at_linked_loops(tmp_path):
         (dataset / version).mkdir(parents=True)
         (dataset / version / "m.json").write_text("{}")
     (dataset / "2026-02-01T00.00.00.000Z").mkdir()  # a run killed before it saved
+    (dataset / "by-hand").mkdir()  # a folder named by a user, holding the file
+    (dataset / "by-hand" / "m.json").write_text("{ }")
     (tmp_path / "data" / "08_reporting" / "loop").symlink_to(tmp_path / "data")
     [found] = scan(tmp_path / "data", tmp_path)
     assert found.filepath == "data/08_reporting/m.json"
     assert [(v.version, v.complete, v.bytes) for v in found.versions] == [
+        ("by-hand", True, 3),
         ("2026-03-01T00.00.00.000Z", True, 2),
         ("2026-02-01T00.00.00.000Z", False, 0),
         ("2026-01-01T00.00.00.000Z", True, 2),
@@ -215,3 +223,57 @@ def test_catalog_names_name_entries_and_the_paths_factories_match(tmp_path, monk
     }
     monkeypatch.setenv("KEDRO_ENV", "other")  # as `kedro` reads it
     assert catalog_names(project.path, None)["data/01_raw/other.pkl"] == "plain"
+
+
+def test_paths_inside_the_project_are_kept_relative_and_others_absolute():
+    project = Path("/p/project")
+    assert relative_to_project(project / "data" / "x.npz", project) == "data/x.npz"
+    assert relative_to_project(Path("/elsewhere/x.npz"), project) == "/elsewhere/x.npz"
+
+
+@pytest.mark.parametrize(
+    ("dataset", "expected"),
+    [
+        (SimpleNamespace(_filepath="/d/x.npz"), Path("/d/x.npz")),  # no protocol: local
+        (SimpleNamespace(_filepath="/d/x.npz", _protocol="file"), Path("/d/x.npz")),
+        (SimpleNamespace(_filepath="/d/x.npz", _protocol="local"), Path("/d/x.npz")),
+        (SimpleNamespace(_filepath="bucket/x.npz", _protocol="s3"), None),
+        (SimpleNamespace(), None),  # a memory dataset
+    ],
+)
+def test_only_local_files_have_a_local_path(dataset, expected):
+    assert local_path(dataset) == expected
+
+
+def test_a_json_file_that_is_not_a_manifest_is_named_with_its_folder(tmp_path):
+    write_manifests(tmp_path, {"2026-01-01T00.00.00.000Z": {"inputs": [1, 2]}})
+    path = tmp_path / MANIFEST_DIR / "2026-01-01T00.00.00.000Z" / "run_manifest.json"
+    with pytest.raises(VersionsError) as damaged:
+        read_manifest(tmp_path)
+    assert str(damaged.value) == (
+        f"Cannot read run manifest {path}: it is JSON, but not a run manifest (an object whose "
+        "inputs and outputs are objects of dataset entries). Delete its folder "
+        f"{path.parent} if it is damaged."
+    )
+
+
+def test_verify_checks_each_hashed_entry_and_skips_the_unhashed(tmp_path):
+    kept = tmp_path / "data" / "a.npz" / "V1" / "a.npz"
+    kept.parent.mkdir(parents=True)
+    kept.write_bytes(b"saved")
+    manifest = {
+        "inputs": {
+            "a": {"filepath": "data/a.npz", "version": "V1", "sha256": sha256_path(kept)[0]},
+            "b": {"filepath": "data/b.npz", "version": "V1", "sha256": None},  # not hashed
+        },
+        "outputs": {
+            "c": {"filepath": "data/a.npz", "version": "V1", "sha256": "0" * 64},
+            "d": {"filepath": "data/d.npz", "version": "V2", "sha256": "0" * 64},
+            "e": {"filepath": None, "sha256": "0" * 64},  # a memory output
+        },
+    }
+    assert verify_manifest(tmp_path, manifest) == [
+        ("ok", "a", "input V1"),
+        ("changed", "c", "output V1"),
+        ("missing", "d", "output V2"),
+    ]

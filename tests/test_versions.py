@@ -142,6 +142,19 @@ def test_list_takes_names_from_the_catalog_without_any_manifest(tmp_path, capsys
     assert code == 0, err
     assert f"tiny_metrics  ({METRICS})  1 version," in out
 
+    # a dataset factory names each path on disk that its filepath template matches
+    project.write_conf(
+        "base/catalog_factory.yml",
+        '"{ns}.scores": {type: json.JSONDataset, filepath: "data/08_reporting/{ns}/s.json", '
+        "versioned: true}\n",
+    )
+    saved = project.data / "08_reporting" / "demo" / "s.json" / "2026-01-01T00.00.00.000Z"
+    saved.mkdir(parents=True)
+    (saved / "s.json").write_text("{}")
+    code, out, err = cli(capsys, project, "--env", "test", "list", "demo.scores")
+    assert code == 0, err
+    assert "demo.scores  (data/08_reporting/demo/s.json)  1 version," in out
+
 
 # ---------------------------------------------------------------- manifest
 
@@ -452,7 +465,9 @@ def test_list_survives_a_broken_catalog_and_says_so(tmp_path, capsys, caplog, fr
     code, out, _ = cli(capsys, project, "--env", "test", "list")
     assert code == 0
     assert runs["A"] in out  # versions still listed, named from manifests and paths
-    assert "catalog names unavailable" in caplog.text
+    [warning] = [r.getMessage() for r in caplog.records if "catalog names" in r.getMessage()]
+    assert warning.startswith("catalog names unavailable (ParserError: Invalid YAML or JSON file ")
+    assert warning.endswith("); showing names from run manifests and paths.")
 
 
 # ---------------------------------------------------------------- future, failed, running runs

@@ -360,10 +360,7 @@ def verify_manifest(project_path: Path, manifest: dict[str, Any]) -> list[tuple[
         for name, entry in sorted((manifest.get(section) or {}).items()):
             if not entry.get("filepath") or not entry.get("sha256"):
                 continue
-            filepath = Path(entry["filepath"])
-            path = project_path / filepath
-            if entry.get("version"):
-                path = path / entry["version"] / filepath.name
+            path = output_file(project_path, entry)
             detail = f"{section[:-1]} {entry.get('version')}"
             if not path.exists():
                 checks.append(("missing", name, detail))
