@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 
@@ -47,10 +46,25 @@ def test_partial_names_are_hidden_unique_and_keep_the_extension():
 
 
 def test_atomic_json_write_leaves_only_the_final_file(tmp_path):
-    target = tmp_path / "v" / "run_manifest.json"
-    files.write_json_atomically(target, {"a": 1})
-    assert json.loads(target.read_text()) == {"a": 1}
+    target = tmp_path / "new" / "v" / "run_manifest.json"  # folders created on the way
+    files.write_json_atomically(target, {"a": 1, "b": ["é"]})
+    assert target.read_bytes() == b'{\n  "a": 1,\n  "b": [\n    "\\u00e9"\n  ]\n}\n'
     assert [p.name for p in target.parent.iterdir()] == ["run_manifest.json"]
+
+
+def test_the_writer_gets_a_partial_name_of_the_final_file_beside_it(tmp_path):
+    target = tmp_path / "model.keras"
+    seen = []
+
+    def write(partial: Path) -> None:
+        seen.append(partial)
+        partial.write_bytes(b"weights")
+
+    files.write_atomically(target, write)
+    [partial] = seen
+    assert partial.parent == tmp_path
+    assert partial.name.startswith(".partial-") and partial.name.endswith("-model.keras")
+    assert target.read_bytes() == b"weights"
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_partial(tmp_path):
