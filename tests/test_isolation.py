@@ -21,7 +21,12 @@ import numpy as np
 import pytest
 from kedro.io.core import generate_timestamp
 
-from dnn_pipelines.tracking.pins import RunCollisionError, UnpinnableInputError
+from dnn_pipelines.tracking.pins import (
+    RunCollisionError,
+    RunStorageError,
+    UnpinnableInputError,
+    claim_save_version,
+)
 from dnn_pipelines.tracking.store import MANIFEST_DIR, MANIFEST_NAME
 from tests import test_manifest
 from tests.conftest import KedroProject, copy_project
@@ -173,10 +178,35 @@ def test_two_runs_with_the_same_save_version_the_second_is_refused_before_any_no
     monkeypatch.setattr("kedro.framework.session.session.generate_timestamp", lambda: clash)
     run_tiny(project)
     first = (project.path / MANIFEST_DIR / clash / MANIFEST_NAME).read_text()
-    with pytest.raises(RunCollisionError, match=f"Another run already uses save version {clash}"):
+    with pytest.raises(RunCollisionError) as refused:
         run_tiny(project, params={"tiny": {"scale": 9.0}})
+    assert str(refused.value) == (
+        f"Another run already uses save version {clash} (two runs started in the same "
+        "millisecond, or on two machines sharing data/). Nothing was run and nothing was "
+        "written: start this run again."
+    )
     assert (project.path / MANIFEST_DIR / clash / MANIFEST_NAME).read_text() == first
     assert metrics(project, clash) == expected_metrics()
+
+
+def test_a_data_folder_that_cannot_hold_the_manifests_says_what_to_fix(tmp_path):
+    manifests = tmp_path / MANIFEST_DIR
+    manifests.parent.mkdir(parents=True)
+    manifests.write_text("not a folder")
+    with pytest.raises(RunStorageError) as blocked:
+        claim_save_version(tmp_path, "2026-11-30T12.00.00.000Z")
+    assert str(blocked.value) == (
+        f"Cannot record the run: {manifests} is a file, not the folder of the run "
+        "manifests. Move it away and run again."
+    )
+    manifests.unlink()
+    too_long = "v" * 300  # the file system refuses the name, even to root
+    with pytest.raises(RunStorageError) as refused:
+        claim_save_version(tmp_path, too_long)
+    assert str(refused.value) == (
+        f"Cannot record the run in {manifests / too_long}: File name too long. Nothing was "
+        "run: make data/ writable (or free disk space) and run again."
+    )
 
 
 # ---------------------------------------------------------------- clock skew
