@@ -61,8 +61,19 @@ def test_a_pickled_array_is_refused_as_unsafe_before_it_is_read(tmp_path, monkey
     path = tmp_path / "evil.npz"
     np.savez(path, payload=np.array([{"a": 1}], dtype=object))
     monkeypatch.setattr(np, "load", lambda *a, **k: pytest.fail("np.load reached"))
-    with pytest.raises(UnsafeArtifactError, match=r"Refused: unsafe to load .*'payload.npy' holds"):
+    with pytest.raises(UnsafeArtifactError) as refused:
         NpzDataset(filepath=str(path)).load()
+    assert str(refused.value).endswith(
+        f"Refused: unsafe to load '{path}': array 'payload.npy' holds Python objects, which "
+        "only pickle can load, and a pickle can run any code."
+    )
+
+
+def test_the_limit_counts_every_array_of_the_archive(tmp_path):
+    path = tmp_path / "two.npz"
+    np.savez(path, a=np.zeros(100), b=np.zeros(100))  # 800 bytes each
+    with pytest.raises(UnsafeArtifactError, match="would expand to 1600 bytes in memory"):
+        NpzDataset(filepath=str(path), max_load_bytes=1000).load()
 
 
 def _zip_bomb(path, elements: int) -> None:

@@ -263,8 +263,8 @@ def test_verify_checks_each_hashed_entry_and_skips_the_unhashed(tmp_path):
     kept.write_bytes(b"saved")
     manifest = {
         "inputs": {
+            "_": {"filepath": "data/b.npz", "version": "V1", "sha256": None},  # not hashed
             "a": {"filepath": "data/a.npz", "version": "V1", "sha256": sha256_path(kept)[0]},
-            "b": {"filepath": "data/b.npz", "version": "V1", "sha256": None},  # not hashed
         },
         "outputs": {
             "c": {"filepath": "data/a.npz", "version": "V1", "sha256": "0" * 64},
