@@ -46,8 +46,13 @@ def test_each_save_is_a_new_version_and_latest_is_newest(tmp_path):
 
 def test_missing_version_error_lists_existing_ones(tmp_path):
     _versioned(tmp_path, save="2026-01-01T00.00.00.000Z").save({"v": np.array([1])})
-    with pytest.raises(VersionNotFoundError, match=r"'nope'.*2026-01-01T00\.00\.00\.000Z"):
+    with pytest.raises(VersionNotFoundError) as missing:
         _versioned(tmp_path, load="nope").load()
+    assert str(missing.value) == (
+        f"Version 'nope' of '{tmp_path / 'arrays.npz'}' does not exist. Existing versions, newest "
+        "first: ['2026-01-01T00.00.00.000Z']. Pick one of them with "
+        "--load-versions=<dataset>:<version>."
+    )
 
 
 def test_refuses_object_arrays(tmp_path):
