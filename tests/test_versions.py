@@ -291,7 +291,8 @@ def test_prune_removes_stale_leftovers_of_killed_runs_only(tmp_path, capsys, fre
     assert unknown.exists()  # not a leftover of ours
     assert fresh_in_old.exists()  # every partial must be stale, not only the folder
     assert versions_of(project, METRICS) >= {runs["A"], runs["B"], runs["C"]}
-    assert "(leftover partial file)" in out
+    assert "(leftover partial file)" in out  # inside a kept version
+    assert "(leftover partial files)" in out  # a version folder holding only partials
     assert "(empty version folder)" in out
     assert "freed 30 bytes" in out  # 10 + 20 bytes of partials, an empty folder is 0
 
@@ -347,7 +348,7 @@ def test_apply_refuses_any_path_outside_data_before_deleting_anything(tmp_path):
     outside.mkdir()
     (outside / "notes.txt").write_text("mine")
     removals = [Removal(inside, 3, "old"), Removal(outside, 4, "old")]
-    plan = PrunePlan(keep=1, kept_manifests=[], removals=removals, kept={}, protected={})
+    plan = PrunePlan(keep=1, kept_manifests=[], removals=removals, protected={})
     with pytest.raises(VersionsError) as refused:
         apply_plan(plan, data)
     assert str(refused.value) == f"Refusing to delete {outside}: it is not under {data}"
@@ -364,7 +365,7 @@ def test_apply_removes_a_linked_version_folder_without_following_it(tmp_path):
     link.parent.mkdir(parents=True)
     link.symlink_to(target, target_is_directory=True)
     plan = PrunePlan(
-        keep=1, kept_manifests=[], removals=[Removal(link, 0, "old")], kept={}, protected={}
+        keep=1, kept_manifests=[], removals=[Removal(link, 0, "old")], protected={}
     )
     assert apply_plan(plan, data) == 0
     assert not link.is_symlink() and not link.exists()

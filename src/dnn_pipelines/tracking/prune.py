@@ -53,8 +53,6 @@ class PrunePlan:
     keep: int
     kept_manifests: list[str]
     removals: list[Removal]
-    kept: dict[str, list[str]]
-    """Dataset label -> kept versions (newest first)."""
     protected: dict[str, list[str]]
     """Dataset label -> versions kept only because a kept manifest references them."""
 
@@ -138,7 +136,7 @@ def plan_prune(
         running={v for v, manifest in manifests.items() if manifest.get("status") == "running"},
         stale=lambda path: now - path.lstat().st_mtime >= stale_after_s,
     )
-    plan = PrunePlan(keep=keep, kept_manifests=kept_manifests, removals=[], kept={}, protected={})
+    plan = PrunePlan(keep=keep, kept_manifests=kept_manifests, removals=[], protected={})
     for dataset in datasets:
         if dataset.name is not None:  # unnamed: not a dataset of ours to delete from
             _plan_dataset(dataset, rules, plan)
@@ -146,13 +144,13 @@ def plan_prune(
 
 
 def _plan_dataset(dataset: VersionedDataset, rules: _Keep, plan: PrunePlan) -> None:
-    """Add one dataset's removals, kept and protected versions to `plan`."""
+    """Add one dataset's removals and protected versions to `plan`."""
     complete = [v for v in dataset.complete_versions() if v.version <= rules.present]
     if dataset.filepath == MANIFEST_DIR.as_posix():
         newest = {v.version for v in complete if v.version in rules.kept_manifests}
     else:
         newest = {v.version for v in complete[: rules.keep]}
-    kept, protected = [], []
+    protected = []
     for version in dataset.versions:
         if not VERSION_PATTERN.match(version.version):
             continue  # Kedro names every version folder it writes this way
@@ -164,7 +162,6 @@ def _plan_dataset(dataset: VersionedDataset, rules: _Keep, plan: PrunePlan) -> N
         if not version.complete and not needed:
             plan.removals.extend(_incomplete_leftovers(version, rules.stale))
         elif version.version in newest or needed:
-            kept.append(version.version)
             if version.version not in newest:
                 protected.append(version.version)
             plan.removals.extend(
@@ -175,7 +172,6 @@ def _plan_dataset(dataset: VersionedDataset, rules: _Keep, plan: PrunePlan) -> N
         else:
             reason = f"older than the newest {rules.keep}"
             plan.removals.append(Removal(version.path, version.bytes, reason))
-    plan.kept[dataset.label] = kept
     if protected:
         plan.protected[dataset.label] = protected
 
