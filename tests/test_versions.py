@@ -364,9 +364,7 @@ def test_apply_removes_a_linked_version_folder_without_following_it(tmp_path):
     link = data / "x.json" / "2001-01-01T00.00.00.000Z"
     link.parent.mkdir(parents=True)
     link.symlink_to(target, target_is_directory=True)
-    plan = PrunePlan(
-        keep=1, kept_manifests=[], removals=[Removal(link, 0, "old")], protected={}
-    )
+    plan = PrunePlan(keep=1, kept_manifests=[], removals=[Removal(link, 0, "old")], protected={})
     assert apply_plan(plan, data) == 0
     assert not link.is_symlink() and not link.exists()
     assert (target / "x.json").read_text() == "kept"
