@@ -167,16 +167,10 @@ def test_a_mistake_in_the_command_is_one_message_and_nothing_is_written(
 def test_the_pipeline_alias_kedro_env_and_conf_source_are_checked_too(
     in_project, monkeypatch, args, variables, expected
 ):
-    from click.testing import CliRunner  # noqa: PLC0415
-
-    from dnn_pipelines.cli import cli  # noqa: PLC0415
-
     (in_project.path / "x").mkdir()
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
-    result = CliRunner().invoke(
-        cli, ["run", *(arg.format(project=in_project.path) for arg in args)]
-    )
+    result = _invoke(*(arg.format(project=in_project.path) for arg in args), env=None)
     assert result.exit_code == 1, result.output[-3000:]
     assert expected.format(project=in_project.path) in result.output
     assert _written(in_project) == []
@@ -332,12 +326,13 @@ def in_project(tmp_path, monkeypatch):
     return project
 
 
-def _invoke(*args):
+def _invoke(*args, env: str | None = "test"):
+    """`kedro run --env <env> <args>` in process (no `--env` when env is None)."""
     from click.testing import CliRunner  # noqa: PLC0415
 
     from dnn_pipelines.cli import cli  # noqa: PLC0415
 
-    return CliRunner().invoke(cli, ["run", "--env", "test", *args])
+    return CliRunner().invoke(cli, ["run", *(["--env", env] if env else []), *args])
 
 
 def test_in_process_a_user_error_ends_as_one_click_message(in_project):

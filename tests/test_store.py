@@ -14,6 +14,7 @@ from kedro.io.core import generate_timestamp
 from dnn_pipelines.files import sha256_path
 from dnn_pipelines.tracking.store import (
     MANIFEST_DIR,
+    MANIFEST_NAME,
     VersionsError,
     _tree_bytes,
     catalog_names,
@@ -28,6 +29,7 @@ from dnn_pipelines.tracking.store import (
     verify_manifest,
     version_at,
 )
+from tests.conftest import copy_project
 
 NOON = 1_796_040_000.0  # 2026-11-30 12:00:00 UTC
 
@@ -114,7 +116,7 @@ def write_manifests(project: Path, manifests: dict[str, dict]) -> None:
     for version, manifest in manifests.items():
         folder = project / MANIFEST_DIR / version
         folder.mkdir(parents=True)
-        (folder / "run_manifest.json").write_text(json.dumps(manifest))
+        (folder / MANIFEST_NAME).write_text(json.dumps(manifest))
 
 
 def test_without_any_manifest_reading_one_says_to_run_a_pipeline(tmp_path):
@@ -198,8 +200,6 @@ memory: {type: MemoryDataset}
 
 
 def test_catalog_names_name_entries_and_the_paths_factories_match(tmp_path, monkeypatch):
-    from tests.conftest import copy_project  # noqa: PLC0415
-
     project = copy_project(tmp_path / "project")
     for catalog in (project.path / "conf").rglob("catalog*.yml"):
         catalog.unlink()
@@ -247,7 +247,7 @@ def test_only_local_files_have_a_local_path(dataset, expected):
 
 def test_a_json_file_that_is_not_a_manifest_is_named_with_its_folder(tmp_path):
     write_manifests(tmp_path, {"2026-01-01T00.00.00.000Z": {"inputs": [1, 2]}})
-    path = tmp_path / MANIFEST_DIR / "2026-01-01T00.00.00.000Z" / "run_manifest.json"
+    path = tmp_path / MANIFEST_DIR / "2026-01-01T00.00.00.000Z" / MANIFEST_NAME
     with pytest.raises(VersionsError) as damaged:
         read_manifest(tmp_path)
     assert str(damaged.value) == (
