@@ -198,10 +198,11 @@ def _newest_in_env(
     future = [v for v in versions if v >= save_version]
     notes = []
     if elsewhere:
-        envs = sorted({str(history.env_of(v)) for v in elsewhere})
+        envs = sorted({history.env_of(v) for v in elsewhere} - {None})
+        named = f" ({', '.join(envs)})" if envs else ""
         notes.append(
-            f"{len(elsewhere)} version(s) from other envs ({', '.join(envs)}) or runs "
-            "without a manifest, which this run does not read"
+            f"{len(elsewhere)} version(s) from other envs{named} or runs without a manifest, "
+            "which this run does not read"
         )
     if future:
         notes.append(
