@@ -1,0 +1,248 @@
+"""The run-manifest hook driven in process, hook call by hook call as a Kedro session makes
+them, on a one-node pipeline: every field of the `running`, `success`, `failed` and
+`interrupted` manifests against values written out here (digests by hashlib, versions and
+paths by hand). test_manifest.py checks the same hook through real `kedro run` sessions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import socket
+import time
+from datetime import datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from kedro.io import DataCatalog, MemoryDataset, Version
+from kedro.pipeline import Node, Pipeline
+from kedro_datasets.json import JSONDataset
+
+from dnn_pipelines.tracking.manifest import RunManifestHook
+from dnn_pipelines.tracking.store import MANIFEST_DIR, MANIFEST_NAME
+
+EARLIER = "2026-11-30T09.00.00.000Z"
+SAVE = "2026-11-30T10.00.00.000Z"
+NUMBERS = b"[1, 2, 3]"
+JSON_DATASET = "kedro_datasets.json.json_dataset.JSONDataset"
+
+
+def total(numbers: list[int], scale: int) -> int:
+    return scale * sum(numbers)
+
+
+PIPELINE = Pipeline([Node(total, ["numbers", "params:scale"], "total", name="total")])
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """`numbers` saved by an earlier run of env `test`, with that run's manifest."""
+    (tmp_path / "data" / "numbers.json" / EARLIER).mkdir(parents=True)
+    (tmp_path / "data" / "numbers.json" / EARLIER / "numbers.json").write_bytes(NUMBERS)
+    (tmp_path / MANIFEST_DIR / EARLIER).mkdir(parents=True)
+    (tmp_path / MANIFEST_DIR / EARLIER / MANIFEST_NAME).write_text('{"env": "test"}')
+    return tmp_path
+
+
+def catalog(project: Path) -> DataCatalog:
+    versioned = {
+        name: JSONDataset(
+            filepath=str(project / "data" / f"{name}.json"), version=Version(None, SAVE)
+        )
+        for name in ("numbers", "total")
+    }
+    return DataCatalog({**versioned, "params:scale": MemoryDataset(2)})
+
+
+def started_hook(project: Path, run_catalog: DataCatalog, **run_params: Any) -> RunManifestHook:
+    """A hook through context, catalog and pipeline start, as a session calls it."""
+    tensorflow = SimpleNamespace(
+        settings=SimpleNamespace(model_dump=lambda mode: {"mode": mode}), applied={"threads": 1}
+    )
+    hook = RunManifestHook(tensorflow)
+    hook.after_context_created(
+        SimpleNamespace(config_loader=SimpleNamespace(default_run_env="test"))
+    )
+    hook.after_catalog_created({"parameters": {"seed": 7, "scale": 2}}, SAVE)
+    hook.before_pipeline_run(params_of(project, **run_params), PIPELINE, run_catalog)
+    return hook
+
+
+def params_of(project: Path, **overrides: Any) -> dict[str, Any]:
+    """`run_params` as `kedro run` without options passes them."""
+    return {
+        "run_id": SAVE,
+        "project_path": str(project),
+        "env": None,
+        "pipeline_names": ["sums"],
+        "runner": "None",
+        "tags": [],
+        "from_nodes": [],
+        "to_nodes": [],
+        "node_names": [],
+        "from_inputs": [],
+        "to_outputs": [],
+        "namespaces": [],
+        "only_missing_outputs": False,
+        "load_versions": {},
+        "runtime_params": {},
+    } | overrides
+
+
+def manifest(project: Path) -> dict[str, Any]:
+    return json.loads((project / MANIFEST_DIR / SAVE / MANIFEST_NAME).read_text())
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def run_node(hook: RunManifestHook, run_catalog: DataCatalog) -> None:
+    node = PIPELINE.nodes[0]
+    hook.before_node_run(node, SAVE)
+    result = total(run_catalog.load("numbers"), 2)
+    hook.after_node_run(node, SAVE)
+    run_catalog.save("total", result)
+
+
+NUMBERS_ENTRY = {
+    "filepath": "data/numbers.json",
+    "type": JSON_DATASET,
+    "version": EARLIER,
+    "bytes": len(NUMBERS),
+    "sha256": sha256(NUMBERS),
+}
+
+
+def test_a_started_run_records_what_it_pinned_and_nothing_saved(project):
+    started_hook(project, catalog(project))
+    written = manifest(project)
+    assert written["status"] == "running"
+    assert written["save_version"] == SAVE
+    assert written["finished_at"] is None and written["duration_s"] is None
+    assert written["env"] == "test"  # no --env: the context's default env
+    assert written["pins"] == {
+        "source_run": EARLIER,
+        "inputs": {"numbers": EARLIER},
+        "reused_outputs": {},
+    }
+    assert written["inputs"] == {"numbers": NUMBERS_ENTRY}
+    assert written["outputs"] == {}
+    assert written["parameters_used"] == {"scale": 2}
+
+
+def test_a_successful_run_records_every_field(project):
+    run_catalog = catalog(project)
+    hook = started_hook(project, run_catalog, runtime_params={"scale": 2})
+    run_node(hook, run_catalog)
+    slow = Node(total, ["numbers", "params:scale"], None, name="slow")  # only its name counts
+    hook.before_node_run(slow, SAVE)
+    time.sleep(0.2)
+    hook.after_node_run(slow, SAVE)
+    hook.after_pipeline_run(params_of(project, runtime_params={"scale": 2}), PIPELINE, run_catalog)
+    written = manifest(project)
+    saved = (project / "data" / "total.json" / SAVE / "total.json").read_bytes()
+    assert json.loads(saved) == 12
+    assert written["outputs"] == {
+        "total": {
+            "filepath": "data/total.json",
+            "type": JSON_DATASET,
+            "version": SAVE,
+            "bytes": len(saved),
+            "sha256": sha256(saved),
+        }
+    }
+    assert written["inputs"] == {"numbers": NUMBERS_ENTRY}
+    assert (written["status"], written["error"]) == ("success", None)
+    assert written["manifest_format"] == 1
+    assert written["parameters_used_sha256"] == sha256(b'{"scale":2}')
+    assert written["parameters_sha256"] == sha256(b'{"scale":2,"seed":7}')
+    assert written["parameters"] == {"seed": 7, "scale": 2}
+    assert written["runtime_params"] == {"scale": 2}
+    assert written["pipelines"] == ["sums"]
+    assert written["runner"] == "SequentialRunner"
+    assert written["filters"] == dict.fromkeys(
+        [
+            "tags",
+            "from_nodes",
+            "to_nodes",
+            "node_names",
+            "from_inputs",
+            "to_outputs",
+            "namespaces",
+            "only_missing_outputs",
+        ]
+    )
+    assert written["load_versions"] == {}
+    assert written["tensorflow_settings"] == {"mode": "json"}
+    assert written["tensorflow_applied"] == {"threads": 1}
+    assert (written["host"], written["pid"]) == (socket.gethostname(), os.getpid())
+    assert written["project_path"] == project.as_posix()
+    assert list(written["node_seconds"]) == ["slow", "total"]  # slowest first
+    assert 0 <= written["node_seconds"]["total"] < written["node_seconds"]["slow"]
+    started = datetime.fromisoformat(written["started_at"])
+    finished = datetime.fromisoformat(written["finished_at"])
+    assert written["duration_s"] == round((finished - started).total_seconds(), 3)
+    assert started.utcoffset().total_seconds() == 0  # UTC
+
+
+def test_a_failed_run_names_its_error_and_lists_what_it_saved(project):
+    run_catalog = catalog(project)
+    hook = started_hook(project, run_catalog)
+    hook.on_pipeline_error(RuntimeError("boom"), params_of(project), PIPELINE, run_catalog)
+    written = manifest(project)
+    assert (written["status"], written["error"]) == ("failed", "RuntimeError: boom")
+    assert written["outputs"] == {}  # `total` was never saved
+    assert isinstance(written["duration_s"], float)
+
+
+def test_ctrl_c_finishes_every_started_run_as_interrupted_once(project):
+    run_catalog = catalog(project)
+    hook = started_hook(project, run_catalog)
+    run_node(hook, run_catalog)
+    hook.interrupt_open_runs()
+    written = manifest(project)
+    assert written["status"] == "interrupted"
+    assert list(written["outputs"]) == ["total"]
+    (project / MANIFEST_DIR / SAVE / MANIFEST_NAME).unlink()
+    hook.interrupt_open_runs()  # nothing left open: nothing written again
+    hook.after_pipeline_run(params_of(project), PIPELINE, run_catalog)
+    assert not (project / MANIFEST_DIR / SAVE / MANIFEST_NAME).exists()
+
+
+def test_explicit_filters_and_a_named_runner_are_recorded(project):
+    run_catalog = catalog(project)
+    run_params = {
+        "env": "offline",
+        "tags": ["a"],
+        "node_names": ["total"],
+        "runner": "<kedro.runner.thread_runner.ThreadRunner object at 0x7f>",
+        "load_versions": {"numbers": EARLIER},
+    }
+    hook = started_hook(project, run_catalog, **run_params)
+    run_node(hook, run_catalog)
+    hook.after_pipeline_run(params_of(project, **run_params), PIPELINE, run_catalog)
+    written = manifest(project)
+    assert written["env"] == "offline"  # --env, not the context's default
+    assert written["runner"] == "ThreadRunner"
+    assert written["filters"]["tags"] == ["a"]
+    assert written["filters"]["node_names"] == ["total"]
+    assert written["filters"]["from_nodes"] is None
+    assert written["load_versions"] == {"numbers": EARLIER}
+    assert written["pins"]["inputs"] == {}  # an explicit version is the user's, not a pin
+
+
+def test_a_manifest_that_cannot_be_written_is_logged_not_raised(project, caplog):
+    run_catalog = catalog(project)
+    hook = started_hook(project, run_catalog)
+    folder = project / MANIFEST_DIR / SAVE
+    (folder / MANIFEST_NAME).unlink()
+    (folder / MANIFEST_NAME).mkdir()  # a folder where the file goes: the write fails
+    with caplog.at_level(logging.ERROR, logger="dnn_pipelines.tracking.manifest"):
+        hook.after_pipeline_run(params_of(project), PIPELINE, run_catalog)
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == [
+        f"Could not write the run manifest {folder / MANIFEST_NAME}"
+    ]
