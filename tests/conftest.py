@@ -31,6 +31,32 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 
 
+IN_PROCESS_FIRST = (
+    "tests/test_errors.py",
+    "tests/test_files.py",
+    "tests/test_manifest_hook.py",
+    "tests/test_pins.py",
+    "tests/test_store.py",
+)
+"""Test files without Kedro sessions: seconds for all of them."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under mutmut, the in-process tests first, then file by file.
+
+    mutmut passes a mutant's tests in no particular order and stops at the first failure
+    (`-x`): a mutant those tests kill is judged in seconds, not after the session tests,
+    and each file's module fixtures run once.
+    """
+    if "MUTANT_UNDER_TEST" in os.environ:
+        items.sort(
+            key=lambda item: (
+                item.path.relative_to(REPO).as_posix() not in IN_PROCESS_FIRST,
+                str(item.path),
+            )
+        )
+
+
 @dataclass
 class KedroProject:
     """A copy of the project in a temporary folder, run in this process."""
