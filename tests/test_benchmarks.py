@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -110,3 +112,16 @@ def test_results_and_docs_table_report_the_pipeline_against_both_scripts(
     assert "| **no** |" in rows["lesson"]
     assert "| 5.0, 100.0, — | **0.05** | — |" in rows["dropout"]  # the older file
     assert "| not measured |" in rows["dropout"]
+
+
+def test_the_pipeline_side_runs_in_a_project_whose_tracking_store_exists(run):
+    project = run.project_copy()
+    try:
+        store = project / "data" / "09_tracking" / "mlflow.db"
+        with sqlite3.connect(store) as db:
+            tables = {row[0] for row in db.execute("select name from sqlite_master")}
+        assert {"experiments", "runs", "metrics", "alembic_version"} <= tables
+        assert (project / "conf" / "base" / "mlflow.yml").is_file()
+        assert not (project / "conf" / "local" / "mlflow.yml").exists()  # no one's local conf
+    finally:
+        shutil.rmtree(project)
