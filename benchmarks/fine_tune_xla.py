@@ -57,7 +57,11 @@ def main() -> None:
         print(f"{sys.argv[1]}: first 2 steps {first:.1f} s, {EPOCHS} epochs {epochs:.1f} s")
         return
     for mode in ("nojit", "jit"):
-        subprocess.run([sys.executable, __file__, mode], check=True)
+        # TensorFlow's start-up lines go to stderr before any setting can silence them
+        command = [sys.executable, __file__, mode]
+        run = subprocess.run(command, check=False, stderr=subprocess.PIPE, text=True)
+        if run.returncode:
+            sys.exit(run.stderr)
 
 
 if __name__ == "__main__":

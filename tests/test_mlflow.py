@@ -133,6 +133,32 @@ def test_tracking_switched_off_writes_no_store(tmp_path):
     assert not (project.data / "09_tracking" / "mlflow.db").exists()
 
 
+TELEMETRY_CHECK = """
+import sys
+from pathlib import Path
+from dnn_pipelines.tracking.experiments import MlflowSettings, _client
+_client(MlflowSettings(tracking_uri="sqlite:///mlflow.db"), Path(sys.argv[1]))
+from mlflow.telemetry.utils import is_telemetry_disabled
+print(is_telemetry_disabled())
+"""
+
+
+def test_mlflow_telemetry_is_off_where_nothing_else_turns_it_off(tmp_path):
+    # MLflow also stays quiet in CI and under pytest (its own list of variables): a user's
+    # shell has none of them.
+    quiet = {"CI", "PYTEST_CURRENT_TEST", "DO_NOT_TRACK", "MLFLOW_DISABLE_TELEMETRY"}
+    env = {key: value for key, value in os.environ.items() if key not in quiet}
+    result = subprocess.run(
+        [sys.executable, "-c", TELEMETRY_CHECK, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.stdout.strip() == "True", result.stderr[-2000:]
+
+
 def test_a_bad_mlflow_setting_is_one_message(tmp_path):
     project = copy_project(tmp_path / "project")
     project.write_conf("test/mlflow.yml", "mlflow:\n  timeout_s: -1\n  enabeld: true\n")

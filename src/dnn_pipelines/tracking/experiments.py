@@ -107,6 +107,8 @@ def _client(settings: MlflowSettings, project_path: Path) -> Any:
     # MLflow logs at INFO when it creates its sqlite tables ("Creating initial MLflow
     # database tables..."): noise in the run log. Its warnings and errors still show.
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    # MLflow 3 sends usage telemetry unless told not to; like kedro-telemetry, it stays off.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     from mlflow.tracking import MlflowClient  # noqa: PLC0415 - a second, only when logging
 
     return MlflowClient(tracking_uri=tracking_uri(settings, project_path))
