@@ -9,9 +9,11 @@ import hashlib
 import json
 import logging
 import os
+import platform
 import socket
 import time
 from datetime import datetime
+from importlib import metadata
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -21,6 +23,7 @@ from kedro.io import DataCatalog, MemoryDataset, Version
 from kedro.pipeline import Node, Pipeline
 from kedro_datasets.json import JSONDataset
 
+from dnn_pipelines.tracking import manifest as manifest_module
 from dnn_pipelines.tracking.manifest import RunManifestHook
 from dnn_pipelines.tracking.store import MANIFEST_DIR, MANIFEST_NAME
 
@@ -34,7 +37,13 @@ def total(numbers: list[int], scale: int) -> int:
     return scale * sum(numbers)
 
 
-PIPELINE = Pipeline([Node(total, ["numbers", "params:scale"], "total", name="total")])
+PIPELINE = Pipeline(
+    [
+        Node(total, ["numbers", "params:scale"], "total", name="total"),
+        Node(len, "numbers", "count", name="count"),  # an unversioned file
+        Node(list, "numbers", "copied", name="copy"),  # not in the catalog: in memory
+    ]
+)
 
 
 @pytest.fixture
@@ -54,7 +63,13 @@ def catalog(project: Path) -> DataCatalog:
         )
         for name in ("numbers", "total")
     }
-    return DataCatalog({**versioned, "params:scale": MemoryDataset(2)})
+    return DataCatalog(
+        {
+            **versioned,
+            "count": JSONDataset(filepath=str(project / "data" / "count.json")),
+            "params:scale": MemoryDataset(2),
+        }
+    )
 
 
 def started_hook(project: Path, run_catalog: DataCatalog, **run_params: Any) -> RunManifestHook:
@@ -100,12 +115,20 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def run_node(hook: RunManifestHook, run_catalog: DataCatalog) -> None:
-    node = PIPELINE.nodes[0]
-    hook.before_node_run(node, SAVE)
-    result = total(run_catalog.load("numbers"), 2)
-    hook.after_node_run(node, SAVE)
-    run_catalog.save("total", result)
+def run_nodes(hook: RunManifestHook, run_catalog: DataCatalog, *names: str) -> None:
+    """The nodes (all, or those named) as the runner runs them: load, hooks around the
+    compute, save; an output the catalog lacks becomes a MemoryDataset when it is saved."""
+    for node in PIPELINE.nodes:
+        if names and node.name not in names:
+            continue
+        inputs = {name: run_catalog.load(name) for name in node.inputs}
+        hook.before_node_run(node, SAVE)
+        outputs = node.run(inputs)
+        hook.after_node_run(node, SAVE)
+        for name, value in outputs.items():
+            if name not in run_catalog:
+                run_catalog[name] = MemoryDataset()
+            run_catalog.save(name, value)
 
 
 NUMBERS_ENTRY = {
@@ -137,7 +160,7 @@ def test_a_started_run_records_what_it_pinned_and_nothing_saved(project):
 def test_a_successful_run_records_every_field(project):
     run_catalog = catalog(project)
     hook = started_hook(project, run_catalog, runtime_params={"scale": 2})
-    run_node(hook, run_catalog)
+    run_nodes(hook, run_catalog)
     slow = Node(total, ["numbers", "params:scale"], None, name="slow")  # only its name counts
     hook.before_node_run(slow, SAVE)
     time.sleep(0.2)
@@ -145,15 +168,23 @@ def test_a_successful_run_records_every_field(project):
     hook.after_pipeline_run(params_of(project, runtime_params={"scale": 2}), PIPELINE, run_catalog)
     written = manifest(project)
     saved = (project / "data" / "total.json" / SAVE / "total.json").read_bytes()
-    assert json.loads(saved) == 12
+    count = (project / "data" / "count.json").read_bytes()
+    assert (json.loads(saved), json.loads(count)) == (12, 3)
     assert written["outputs"] == {
+        "count": {
+            "filepath": "data/count.json",
+            "type": JSON_DATASET,
+            "version": None,
+            "bytes": len(count),
+            "sha256": sha256(count),
+        },
         "total": {
             "filepath": "data/total.json",
             "type": JSON_DATASET,
             "version": SAVE,
             "bytes": len(saved),
             "sha256": sha256(saved),
-        }
+        },
     }
     assert written["inputs"] == {"numbers": NUMBERS_ENTRY}
     assert (written["status"], written["error"]) == ("success", None)
@@ -181,8 +212,10 @@ def test_a_successful_run_records_every_field(project):
     assert written["tensorflow_applied"] == {"threads": 1}
     assert (written["host"], written["pid"]) == (socket.gethostname(), os.getpid())
     assert written["project_path"] == project.as_posix()
-    assert list(written["node_seconds"]) == ["slow", "total"]  # slowest first
-    assert 0 <= written["node_seconds"]["total"] < written["node_seconds"]["slow"]
+    seconds = written["node_seconds"]
+    assert sorted(seconds) == ["copy", "count", "slow", "total"]
+    assert max(seconds, key=seconds.get) == "slow"
+    assert list(seconds.values()) == sorted(seconds.values(), reverse=True)  # slowest first
     started = datetime.fromisoformat(written["started_at"])
     finished = datetime.fromisoformat(written["finished_at"])
     assert written["duration_s"] == round((finished - started).total_seconds(), 3)
@@ -192,21 +225,22 @@ def test_a_successful_run_records_every_field(project):
 def test_a_failed_run_names_its_error_and_lists_what_it_saved(project):
     run_catalog = catalog(project)
     hook = started_hook(project, run_catalog)
+    run_nodes(hook, run_catalog, "total")  # then `count` fails; `copy` never ran
     hook.on_pipeline_error(RuntimeError("boom"), params_of(project), PIPELINE, run_catalog)
     written = manifest(project)
     assert (written["status"], written["error"]) == ("failed", "RuntimeError: boom")
-    assert written["outputs"] == {}  # `total` was never saved
+    assert list(written["outputs"]) == ["total"]
     assert isinstance(written["duration_s"], float)
 
 
 def test_ctrl_c_finishes_every_started_run_as_interrupted_once(project):
     run_catalog = catalog(project)
     hook = started_hook(project, run_catalog)
-    run_node(hook, run_catalog)
+    run_nodes(hook, run_catalog)
     hook.interrupt_open_runs()
     written = manifest(project)
     assert written["status"] == "interrupted"
-    assert list(written["outputs"]) == ["total"]
+    assert list(written["outputs"]) == ["count", "total"]
     (project / MANIFEST_DIR / SAVE / MANIFEST_NAME).unlink()
     hook.interrupt_open_runs()  # nothing left open: nothing written again
     hook.after_pipeline_run(params_of(project), PIPELINE, run_catalog)
@@ -223,7 +257,7 @@ def test_explicit_filters_and_a_named_runner_are_recorded(project):
         "load_versions": {"numbers": EARLIER},
     }
     hook = started_hook(project, run_catalog, **run_params)
-    run_node(hook, run_catalog)
+    run_nodes(hook, run_catalog)
     hook.after_pipeline_run(params_of(project, **run_params), PIPELINE, run_catalog)
     written = manifest(project)
     assert written["env"] == "offline"  # --env, not the context's default
@@ -246,3 +280,22 @@ def test_a_manifest_that_cannot_be_written_is_logged_not_raised(project, caplog)
     assert [r.getMessage().split(":")[0] for r in caplog.records] == [
         f"Could not write the run manifest {folder / MANIFEST_NAME}"
     ]
+
+
+def test_package_versions_are_the_installed_ones_and_none_for_a_missing_one(monkeypatch):
+    monkeypatch.setattr(manifest_module, "TRACKED_DISTRIBUTIONS", ("kedro", "no-such-dist"))
+    assert manifest_module.package_versions() == {
+        "python": platform.python_version(),
+        "kedro": metadata.version("kedro"),
+        "no-such-dist": None,
+    }
+
+
+def test_a_git_that_hangs_counts_as_no_git(tmp_path, monkeypatch):
+    fake = tmp_path / "bin" / "git"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\nexec sleep 30\n")  # killed at the timeout
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(manifest_module, "_GIT_TIMEOUT_S", 0.5)
+    assert manifest_module.git_state(tmp_path) == {"commit": None, "dirty": None}

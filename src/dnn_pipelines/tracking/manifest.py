@@ -401,7 +401,7 @@ class RunManifestHook:
         outputs = {}
         for name in sorted(pipeline.all_outputs()):
             dataset = catalog.get(name)
-            if dataset is None or local_path(dataset) is None:
+            if dataset is None:
                 continue
             versioned = isinstance(dataset, AbstractVersionedDataset) and bool(dataset._version)
             version = dataset.resolve_save_version() if versioned else None
