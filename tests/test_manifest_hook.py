@@ -33,13 +33,13 @@ NUMBERS = b"[1, 2, 3]"
 JSON_DATASET = "kedro_datasets.json.json_dataset.JSONDataset"
 
 
-def total(numbers: list[int], scale: int) -> int:
-    return scale * sum(numbers)
+def total(base: int, numbers: list[int], scale: int) -> int:
+    return base + scale * sum(numbers)
 
 
 PIPELINE = Pipeline(
     [
-        Node(total, ["numbers", "params:scale"], "total", name="total"),
+        Node(total, ["base", "numbers", "params:scale"], "total", name="total"),
         Node(len, "numbers", "count", name="count"),  # an unversioned file
         Node(list, "numbers", "copied", name="copy"),  # not in the catalog: in memory
     ]
@@ -67,6 +67,7 @@ def catalog(project: Path) -> DataCatalog:
         {
             **versioned,
             "count": JSONDataset(filepath=str(project / "data" / "count.json")),
+            "base": MemoryDataset(0),  # an input that is not a file
             "params:scale": MemoryDataset(2),
         }
     )
@@ -157,15 +158,21 @@ def test_a_started_run_records_what_it_pinned_and_nothing_saved(project):
     assert written["parameters_used"] == {"scale": 2}
 
 
-def test_a_successful_run_records_every_field(project):
+def test_a_successful_run_records_every_field(project, caplog):
     run_catalog = catalog(project)
     hook = started_hook(project, run_catalog, runtime_params={"scale": 2})
     run_nodes(hook, run_catalog)
-    slow = Node(total, ["numbers", "params:scale"], None, name="slow")  # only its name counts
+    slow = Node(total, ["base", "numbers", "params:scale"], None, name="slow")  # a name only
     hook.before_node_run(slow, SAVE)
     time.sleep(0.2)
     hook.after_node_run(slow, SAVE)
-    hook.after_pipeline_run(params_of(project, runtime_params={"scale": 2}), PIPELINE, run_catalog)
+    with caplog.at_level(logging.INFO, logger="dnn_pipelines.tracking.manifest"):
+        hook.after_pipeline_run(
+            params_of(project, runtime_params={"scale": 2}), PIPELINE, run_catalog
+        )
+    assert [r.getMessage() for r in caplog.records if r.name == manifest_module.__name__] == [
+        f"Run manifest (success): data/09_tracking/run_manifest.json/{SAVE}/run_manifest.json"
+    ]
     written = manifest(project)
     saved = (project / "data" / "total.json" / SAVE / "total.json").read_bytes()
     count = (project / "data" / "count.json").read_bytes()
@@ -220,6 +227,19 @@ def test_a_successful_run_records_every_field(project):
     finished = datetime.fromisoformat(written["finished_at"])
     assert written["duration_s"] == round((finished - started).total_seconds(), 3)
     assert started.utcoffset().total_seconds() == 0  # UTC
+
+
+def test_outputs_reused_from_an_earlier_run_are_recorded_as_inputs(project):
+    (project / "data" / "total.json" / EARLIER).mkdir(parents=True)
+    (project / "data" / "total.json" / EARLIER / "total.json").write_bytes(b"12")
+    started_hook(project, catalog(project), only_missing_outputs=True)
+    written = manifest(project)
+    assert written["pins"]["reused_outputs"] == {"total": EARLIER}
+    assert written["inputs"] == {
+        "numbers": NUMBERS_ENTRY,
+        "total": NUMBERS_ENTRY
+        | {"filepath": "data/total.json", "bytes": 2, "sha256": sha256(b"12")},
+    }
 
 
 def test_a_failed_run_names_its_error_and_lists_what_it_saved(project):
@@ -277,9 +297,10 @@ def test_a_manifest_that_cannot_be_written_is_logged_not_raised(project, caplog)
     (folder / MANIFEST_NAME).mkdir()  # a folder where the file goes: the write fails
     with caplog.at_level(logging.ERROR, logger="dnn_pipelines.tracking.manifest"):
         hook.after_pipeline_run(params_of(project), PIPELINE, run_catalog)
-    assert [r.getMessage().split(":")[0] for r in caplog.records] == [
-        f"Could not write the run manifest {folder / MANIFEST_NAME}"
-    ]
+    [record] = caplog.records
+    assert record.getMessage().startswith(
+        f"Could not write the run manifest {folder / MANIFEST_NAME}: [Errno 21] Is a directory"
+    )
 
 
 def test_package_versions_are_the_installed_ones_and_none_for_a_missing_one(monkeypatch):
