@@ -10,7 +10,9 @@ import json
 import logging
 import os
 import platform
+import shlex
 import socket
+import sys
 import time
 from datetime import datetime
 from importlib import metadata
@@ -218,6 +220,10 @@ def test_a_successful_run_records_every_field(project, caplog):
     assert written["tensorflow_settings"] == {"mode": "json"}
     assert written["tensorflow_applied"] == {"threads": 1}
     assert (written["host"], written["pid"]) == (socket.gethostname(), os.getpid())
+    assert written["command"] == shlex.join(sys.argv)
+    assert written["platform"] == platform.platform()
+    assert written["versions"]["python"] == platform.python_version()
+    assert written["versions"]["keras"] == metadata.version("keras")  # never imported
     assert written["project_path"] == project.as_posix()
     seconds = written["node_seconds"]
     assert sorted(seconds) == ["copy", "count", "slow", "total"]
