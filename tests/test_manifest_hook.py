@@ -144,6 +144,7 @@ NUMBERS_ENTRY = {
 
 
 def test_a_started_run_records_what_it_pinned_and_nothing_saved(project):
+    (project / "data" / "count.json").write_text("3")  # an earlier run's, not this one's
     started_hook(project, catalog(project))
     written = manifest(project)
     assert written["status"] == "running"
@@ -281,12 +282,14 @@ def test_explicit_filters_and_a_named_runner_are_recorded(project):
         "node_names": ["total"],
         "runner": "<kedro.runner.thread_runner.ThreadRunner object at 0x7f>",
         "load_versions": {"numbers": EARLIER},
+        "pipeline_names": None,
     }
     hook = started_hook(project, run_catalog, **run_params)
     run_nodes(hook, run_catalog)
     hook.after_pipeline_run(params_of(project, **run_params), PIPELINE, run_catalog)
     written = manifest(project)
     assert written["env"] == "offline"  # --env, not the context's default
+    assert written["pipelines"] == ["__default__"]  # no --pipelines
     assert written["runner"] == "ThreadRunner"
     assert written["filters"]["tags"] == ["a"]
     assert written["filters"]["node_names"] == ["total"]

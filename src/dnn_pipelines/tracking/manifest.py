@@ -388,14 +388,12 @@ class RunManifestHook:
             "pins": state.pins.as_dict() if state.pins else None,
             "inputs": state.inputs,
             "outputs": (
-                {}
-                if status == "running"
-                else self._outputs(pipeline, catalog, save_version, project_path)
+                {} if status == "running" else self._outputs(pipeline, catalog, project_path)
             ),
         }
 
     def _outputs(
-        self, pipeline: Pipeline, catalog: Any, save_version: str, project_path: Path
+        self, pipeline: Pipeline, catalog: Any, project_path: Path
     ) -> dict[str, dict[str, Any]]:
         """Every file dataset the run saved (an output without its file was not saved)."""
         outputs = {}
