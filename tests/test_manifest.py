@@ -353,6 +353,7 @@ def test_a_pin_on_a_dataset_the_run_saves_is_warned_about(tmp_path, caplog):
 
 def test_runner_name_from_run_params():
     assert runner_name("None") == "SequentialRunner"
+    assert runner_name("") == "SequentialRunner"
     assert (
         runner_name("<kedro.runner.parallel_runner.ParallelRunner object at 0x7f>")
         == "ParallelRunner"

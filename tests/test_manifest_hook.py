@@ -25,6 +25,7 @@ from kedro.io import DataCatalog, MemoryDataset, Version
 from kedro.pipeline import Node, Pipeline
 from kedro_datasets.json import JSONDataset
 
+from dnn_pipelines.parameters import StrictParams
 from dnn_pipelines.tracking import manifest as manifest_module
 from dnn_pipelines.tracking.manifest import RunManifestHook
 from dnn_pipelines.tracking.store import MANIFEST_DIR, MANIFEST_NAME
@@ -329,3 +330,26 @@ def test_a_git_that_hangs_counts_as_no_git(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setattr(manifest_module, "_GIT_TIMEOUT_S", 0.5)
     assert manifest_module.git_state(tmp_path) == {"commit": None, "dirty": None}
+
+
+class Located(StrictParams):
+    """A parameter model whose Python and JSON dumps differ."""
+
+    folder: Path
+    sizes: tuple[int, ...]
+
+
+def test_parameters_become_plain_json_values():
+    assert manifest_module._jsonable(
+        {
+            "model": Located(folder=Path("data/x"), sizes=(1, 2)),
+            "mixed": frozenset({"b", "a", 2}),  # sorted by repr: quotes sort before digits
+            "odd": complex(1, 2),
+            3: None,
+        }
+    ) == {
+        "model": {"folder": "data/x", "sizes": [1, 2]},
+        "mixed": ["a", "b", 2],
+        "odd": "(1+2j)",
+        "3": None,
+    }
