@@ -322,14 +322,29 @@ def test_package_versions_are_the_installed_ones_and_none_for_a_missing_one(monk
     }
 
 
-def test_a_git_that_hangs_counts_as_no_git(tmp_path, monkeypatch):
-    fake = tmp_path / "bin" / "git"
+def fake_git(folder: Path, script: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `git` first on PATH that runs `script` (sh)."""
+    fake = folder / "bin" / "git"
     fake.parent.mkdir()
-    fake.write_text("#!/bin/sh\nexec sleep 30\n")  # killed at the timeout
+    fake.write_text(f"#!/bin/sh\n{script}\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_a_git_that_hangs_counts_as_no_git(tmp_path, monkeypatch):
+    fake_git(tmp_path, "exec sleep 30", monkeypatch)  # killed at the timeout
     monkeypatch.setattr(manifest_module, "_GIT_TIMEOUT_S", 0.5)
     assert manifest_module.git_state(tmp_path) == {"commit": None, "dirty": None}
+
+
+def test_a_folder_outside_any_git_work_tree_has_no_commit(tmp_path, monkeypatch):
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    assert manifest_module.git_state(tmp_path) == {"commit": None, "dirty": None}
+
+
+def test_a_commit_whose_status_fails_has_an_unknown_dirty_flag(tmp_path, monkeypatch):
+    fake_git(tmp_path, 'if [ "$1" = rev-parse ]; then echo 0123abc; else exit 1; fi', monkeypatch)
+    assert manifest_module.git_state(tmp_path) == {"commit": "0123abc", "dirty": None}
 
 
 class Located(StrictParams):
