@@ -247,20 +247,72 @@ def test_summaries_are_ordered_and_keyed_by_rate(dataset):
 
     figure = nodes.plot_predictions(instances, dataset, table)
     assert isinstance(figure, Figure)
-    labels = [line.get_label() for line in figure.axes[0].get_lines()]
+    lines = figure.axes[0].get_lines()
+    labels = [line.get_label() for line in lines]
     assert labels == [*(f"Dropout {p}%" for p in (0, 20, 40, 60, 80)), "Observed"]
+    for line, rate in zip(lines, (0.0, 0.2, 0.4, 0.6, 0.8), strict=False):
+        np.testing.assert_array_equal(line.get_xdata(), dataset["x_eval"])
+        np.testing.assert_array_equal(line.get_ydata(), np.full(640, rate))
 
 
-def test_mc_figure_has_one_panel_per_positive_rate(dataset):
-    instances = Instances(**RATES)
-    mc = {name: {"mean": dataset["x_eval"] ** 2, "std": np.ones(640)} for name in INSTANCES}
-    figure = nodes.plot_mc_bands(instances, MonteCarloParams(passes=5, band_std=2.0), dataset, **mc)
+def test_observed_figure_is_the_noisy_parabola(dataset):
+    [ax] = nodes.plot_observed(dataset).axes
+    assert ax.get_title() == "Noisy parabola: $y = x^2 + \\varepsilon$"
+    [points] = ax.get_lines()
+    np.testing.assert_array_equal(points.get_xdata(), dataset["x"])
+    np.testing.assert_array_equal(points.get_ydata(), dataset["y"])
+
+
+def test_mc_figure_draws_each_positive_rates_band_mean_truth_and_data(dataset):
+    x = dataset["x_eval"]
+    # each instance's mean is offset by its index, so a panel showing another's is seen
+    mc = {
+        name: {"mean": x**2 + index, "std": np.linspace(0.5, 1.5, x.size)}
+        for index, name in enumerate(INSTANCES)
+    }
+    figure = nodes.plot_mc_bands(
+        Instances(**RATES), MonteCarloParams(passes=5, band_std=2.0), dataset, **mc
+    )
     assert [ax.get_title() for ax in figure.axes] == [
         f"Dropout {p}% (5 passes)" for p in (20, 40, 60, 80)
     ]
-    history = pd.DataFrame({"epoch": [1, 2], "loss": [2.0, 1.0]})
-    losses = nodes.plot_losses(instances, **dict.fromkeys(INSTANCES, history))
-    assert len(losses.axes[0].get_lines()) == 5
+    for ax, name in zip(figure.axes, ["rate_20", "rate_40", "rate_60", "rate_80"], strict=True):
+        mean, std = mc[name]["mean"], mc[name]["std"]
+        [band] = ax.collections
+        # the polygon: a start point, the low edge forwards, a corner, the high edge back
+        edge = band.get_paths()[0].vertices[:, 1]
+        np.testing.assert_allclose(edge[1 : x.size + 1], mean - 2.0 * std)
+        np.testing.assert_allclose(edge[x.size + 2 : 2 * x.size + 2], (mean + 2.0 * std)[::-1])
+        lines = {line.get_label(): line for line in ax.get_lines()}
+        np.testing.assert_array_equal(lines["MC mean"].get_ydata(), mean)
+        np.testing.assert_array_equal(lines["$x^2$"].get_ydata(), x**2)
+        assert lines["$x^2$"].get_linestyle() == "--"
+        np.testing.assert_array_equal(lines["Observed"].get_ydata(), dataset["y"])
+    legend = figure.axes[0].get_legend()
+    assert [text.get_text() for text in legend.get_texts()] == [
+        "mean ± 2 std",
+        "MC mean",
+        "$x^2$",
+        "Observed",
+    ]
+    assert all(ax.get_legend() is None for ax in figure.axes[1:])
+
+
+def test_loss_figure_has_one_line_per_rate_on_a_log_scale():
+    histories = {
+        name: pd.DataFrame({"epoch": [1, 2], "loss": [2.0 + index, 1.0 + index]})
+        for index, name in enumerate(INSTANCES)
+    }
+    [ax] = nodes.plot_losses(Instances(**RATES), **histories).axes
+    assert (ax.get_xlabel(), ax.get_ylabel(), ax.get_yscale()) == (
+        "epoch",
+        "training loss (MSE)",
+        "log",
+    )
+    labels = [f"Dropout {p}%" for p in (0, 20, 40, 60, 80)]
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == labels
+    for line, name in zip(ax.get_lines(), INSTANCES, strict=True):
+        np.testing.assert_array_equal(line.get_ydata(), histories[name]["loss"])
 
 
 # ---------------------------------------------------------------- parameters
