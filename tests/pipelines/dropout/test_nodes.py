@@ -138,8 +138,16 @@ def test_predict_and_mc_dropout(dataset):
     dropped = nodes.build_model(0.5, NETWORK, params, SEED)
 
     prediction = nodes.predict(dropped, dataset)
-    assert prediction["eval"].shape == (640,)
-    assert prediction["observed"].shape == (64,)
+    w1, b1, w2, b2, w3, b3 = dropped.get_weights()
+
+    def forward(x: np.ndarray) -> np.ndarray:
+        """The network in NumPy, dropout off (inference): what `predict` must return."""
+        hidden = np.maximum(np.maximum(x[:, None] @ w1 + b1, 0) @ w2 + b2, 0)
+        return (hidden @ w3 + b3)[:, 0]
+
+    for key, x in (("eval", dataset["x_eval"]), ("observed", dataset["x"])):
+        assert prediction[key].dtype == np.float64
+        np.testing.assert_allclose(prediction[key], forward(x.astype(np.float32)), rtol=1e-5)
 
     mc_plain = nodes.mc_dropout_predict(plain, dataset, monte_carlo, SEED)
     np.testing.assert_allclose(mc_plain["mean"], nodes.predict(plain, dataset)["eval"], rtol=1e-6)
