@@ -338,16 +338,23 @@ def test_a_whole_pipeline_whose_input_only_another_env_wrote_is_refused(tmp_path
 
 def test_ctrl_c_writes_an_interrupted_manifest(tmp_path):
     project = copy_project(tmp_path / "project")
-    process = subprocess.Popen(
-        # Training runs as one compiled TensorFlow call, which a signal cannot stop: the
-        # interrupt is handled when the call returns, so the training must end in time.
-        [*LESSON_RUN, "dropout", "--params", "dropout.training.epochs=5000"],
-        cwd=project.path,
-        env=ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # A terminal's Ctrl-C reaches a run that handles it. Started from a background job
+    # (`cmd &`, nohup), this process ignores SIGINT and a child would inherit that; a
+    # handler is not inherited, so with one here the child gets the default.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(
+            # Training runs as one compiled TensorFlow call, which a signal cannot stop: the
+            # interrupt is handled when the call returns, so the training must end in time.
+            [*LESSON_RUN, "dropout", "--params", "dropout.training.epochs=5000"],
+            cwd=project.path,
+            env=ENV,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     dataset = project.data / "01_raw" / "dropout" / "dataset.npz"
     deadline = time.monotonic() + 300
     while not (dataset.exists() and any(dataset.iterdir())):
