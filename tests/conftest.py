@@ -37,6 +37,7 @@ IN_PROCESS_FIRST = (
     "tests/test_manifest_hook.py",
     "tests/test_pins.py",
     "tests/test_store.py",
+    "tests/test_tensorflow_settings_double.py",
 )
 """Test files without Kedro sessions: seconds for all of them."""
 
