@@ -17,6 +17,7 @@ from dnn_pipelines.pipelines.dropout.params import (
     NetworkParams,
     TrainingParams,
 )
+from dnn_pipelines.tensorflow_settings import TensorFlowSettingsError
 
 SEED = 123
 DATA = DataParams(n_points=64, limit=3.0, noise=1.0, eval_factor=10)
@@ -81,6 +82,43 @@ def test_model_is_the_lessons_network():
     assert type(model.optimizer).__name__ == "RMSprop"
     assert float(model.optimizer.learning_rate) == pytest.approx(1e-3)
     assert type(model.loss).__name__ == "MeanSquaredError"
+    assert model.name == "dropout_0.4"
+
+
+def test_the_optimizer_takes_every_setting_of_the_parameters():
+    """Values that differ from RMSprop's defaults (1e-3, 0.9, 1e-7), so a dropped one shows."""
+    settings = TrainingParams(
+        epochs=1,
+        batch_size=8,
+        shuffle=True,
+        optimizer={"learning_rate": 0.02, "rho": 0.75, "epsilon": 1e-4},
+    )
+    config = nodes.build_model(0.2, NETWORK, settings, SEED).optimizer.get_config()
+    assert (config["learning_rate"], config["rho"], config["epsilon"]) == pytest.approx(
+        (0.02, 0.75, 1e-4)
+    )
+
+
+@pytest.mark.parametrize(
+    ("batch_size", "remainder", "replicas", "last"),
+    [(6, 0, 4, 6), (4, 2, 4, 2), (3, 1, 2, 1)],
+)
+def test_batches_that_do_not_split_over_the_replicas_are_refused(
+    batch_size, remainder, replicas, last
+):
+    with pytest.raises(TensorFlowSettingsError) as raised:
+        nodes._check_split(batch_size, remainder, replicas)
+    assert str(raised.value) == (
+        f"dropout.training.batch_size = {batch_size} (last batch {last}) cannot be split "
+        f"evenly over the {replicas} devices of tensorflow.distribute; choose a batch size "
+        f"and n_points whose batches are multiples of {replicas}, or set "
+        "tensorflow.distribute.strategy: none."
+    )
+
+
+@pytest.mark.parametrize(("batch_size", "remainder", "replicas"), [(8, 0, 4), (8, 4, 4), (5, 3, 1)])
+def test_batches_that_split_over_the_replicas_pass(batch_size, remainder, replicas):
+    nodes._check_split(batch_size, remainder, replicas)
 
 
 def test_same_seed_same_initial_weights_for_every_rate():
@@ -292,10 +330,11 @@ def test_mc_figure_draws_each_positive_rates_band_mean_truth_and_data(dataset):
         np.testing.assert_allclose(edge[1 : x.size + 1], mean - 2.0 * std)
         np.testing.assert_allclose(edge[x.size + 2 : 2 * x.size + 2], (mean + 2.0 * std)[::-1])
         lines = {line.get_label(): line for line in ax.get_lines()}
-        np.testing.assert_array_equal(lines["MC mean"].get_ydata(), mean)
-        np.testing.assert_array_equal(lines["$x^2$"].get_ydata(), x**2)
+        for label, y in (("MC mean", mean), ("$x^2$", x**2), ("Observed", dataset["y"])):
+            np.testing.assert_array_equal(lines[label].get_ydata(), y)
+        np.testing.assert_array_equal(lines["MC mean"].get_xdata(), x)
+        np.testing.assert_array_equal(lines["$x^2$"].get_xdata(), x)
         assert lines["$x^2$"].get_linestyle() == "--"
-        np.testing.assert_array_equal(lines["Observed"].get_ydata(), dataset["y"])
     legend = figure.axes[0].get_legend()
     assert [text.get_text() for text in legend.get_texts()] == [
         "mean ± 2 std",
@@ -320,7 +359,11 @@ def test_loss_figure_has_one_line_per_rate_on_a_log_scale():
     labels = [f"Dropout {p}%" for p in (0, 20, 40, 60, 80)]
     assert [text.get_text() for text in ax.get_legend().get_texts()] == labels
     for line, name in zip(ax.get_lines(), INSTANCES, strict=True):
+        np.testing.assert_array_equal(line.get_xdata(), [1, 2])
         np.testing.assert_array_equal(line.get_ydata(), histories[name]["loss"])
+    # a log scale is read by its grid: major and minor lines, both axes
+    ticks = ax.xaxis.get_major_ticks() + ax.yaxis.get_major_ticks() + ax.yaxis.get_minor_ticks()
+    assert all(tick.gridline.get_visible() for tick in ticks)
 
 
 # ---------------------------------------------------------------- parameters

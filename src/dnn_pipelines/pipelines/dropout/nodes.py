@@ -329,10 +329,10 @@ def plot_mc_bands(
 ) -> Figure:
     """Monte-Carlo dropout: predictive mean +- band_std std per rate > 0, truth and data."""
     stochastic = [(r, p) for r, _name, p in _by_rate(instances, mc_predictions) if r > 0]
-    n_panels = max(len(stochastic), 1)
+    n_panels = len(stochastic)  # Instances holds five distinct rates: at most one is 0
     figure, axes = new_figure(1, n_panels, size=(4 * n_panels, 4.5))
     x_eval = dataset["x_eval"]
-    for ax, (rate, mc) in zip(axes[0], stochastic, strict=False):
+    for ax, (rate, mc) in zip(axes[0], stochastic, strict=True):
         low = mc["mean"] - monte_carlo.band_std * mc["std"]
         high = mc["mean"] + monte_carlo.band_std * mc["std"]
         ax.fill_between(x_eval, low, high, alpha=0.3, label=f"mean ± {monte_carlo.band_std:g} std")
