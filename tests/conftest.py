@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kedro.config import MissingConfigException
 from kedro.framework.project import configure_project
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
@@ -56,6 +57,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 str(item.path),
             )
         )
+
+
+class ConfigContext:
+    """A Kedro context as far as the hooks read it: settings files and the project path."""
+
+    def __init__(self, project_path: Path = REPO, **files: dict[str, Any]) -> None:
+        self.project_path = project_path
+        self.config_loader = self
+        self._files = files
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        if key not in self._files:
+            raise MissingConfigException(f"No files of '{key}' found")
+        return self._files[key]
 
 
 @dataclass

@@ -192,6 +192,12 @@ def test_the_pipeline_alias_kedro_env_and_conf_source_are_checked_too(
             "Error: TensorFlowSettingsError: Invalid TensorFlow settings in "
             "conf/<env>/tensorflow.yml:\n  - tensorflow.deterministic_ops = 'sometimes'",
         ),
+        (
+            "test/mlflow.yml",
+            "enabled: false\n",
+            "Error: MlflowSettingsError: Invalid conf/<env>/mlflow.yml:\n  - enabled = False: not "
+            "a block of this file; its settings go under `mlflow:`",
+        ),
     ],
 )
 def test_a_mistake_in_conf_is_one_message_naming_the_file_or_key(tmp_path, file, text, expected):

@@ -9,6 +9,7 @@ import textwrap
 
 import pytest
 
+from dnn_pipelines.resources import ResourceBudgetError, parse_budget
 from dnn_pipelines.tensorflow_settings import (
     TensorFlowSettings,
     TensorFlowSettingsError,
@@ -88,6 +89,26 @@ def test_env_overrides_one_key_and_keeps_the_rest(project):
 def test_each_bad_value_is_rejected_naming_key_and_allowed_values(yaml_block, expected):
     with pytest.raises(TensorFlowSettingsError, match=expected):
         parse_tensorflow_settings({"tensorflow": yaml_block})
+
+
+def test_a_setting_outside_its_block_is_refused_not_ignored():
+    """Read as nothing, `mixed_precision:` without `tensorflow:` above it would leave float32."""
+    with pytest.raises(TensorFlowSettingsError) as error:
+        parse_tensorflow_settings(
+            {"mixed_precision": "auto", "tensorflow": {"threads": {"intra_op": -2}}}
+        )
+    assert str(error.value) == (
+        "Invalid TensorFlow settings in conf/<env>/tensorflow.yml:\n"
+        "  - mixed_precision = 'auto': not a block of this file; its settings go under "
+        "`tensorflow:`\n"
+        "  - tensorflow.threads.intra_op = -2: Input should be greater than or equal to 0"
+    )
+    with pytest.raises(ResourceBudgetError) as error:
+        parse_budget({"memory_mb": 512})
+    assert str(error.value) == (
+        "Invalid conf/<env>/resources.yml:\n"
+        "  - memory_mb = 512: not a block of this file; its settings go under `resources:`"
+    )
 
 
 def test_every_bad_key_is_reported_at_once():

@@ -18,7 +18,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from kedro.config import MissingConfigException
 from kedro.pipeline import Pipeline, node
 
 from dnn_pipelines import tensorflow_settings
@@ -36,6 +35,7 @@ from dnn_pipelines.tensorflow_settings import (
     make_strategy,
     resolve_precision,
 )
+from tests.conftest import ConfigContext
 
 CPU = SimpleNamespace(name="/physical_device:CPU:0", device_type="CPU")
 
@@ -454,19 +454,6 @@ def test_a_worker_of_a_run_without_tensorflow_applies_nothing(tensorflow_double,
 # --- the hook -----------------------------------------------------------------------------
 
 
-class Context:
-    """A Kedro context as far as the hook reads it: its config loader."""
-
-    def __init__(self, **files: dict[str, Any]) -> None:
-        self.config_loader = self
-        self._files = files
-
-    def __getitem__(self, key: str) -> dict[str, Any]:
-        if key not in self._files:
-            raise MissingConfigException(f"No files of '{key}' found")
-        return self._files[key]
-
-
 TF_PIPELINE = Pipeline([node(abs, "x", "y", name="trains", tags=["tensorflow"])])
 NUMPY_PIPELINE = Pipeline([node(abs, "x", "y", name="counts", tags=["numpy"])])
 
@@ -477,7 +464,7 @@ def test_the_hook_applies_the_envs_settings_and_releases_the_strategy(
     monkeypatch.delenv("KEDRO_MP_CONTEXT", raising=False)
     hook = TensorFlowHook()
     yml = {"tensorflow": {"threads": {"intra_op": 1, "inter_op": 3}, "deterministic_ops": False}}
-    hook.after_context_created(Context(tensorflow=yml))
+    hook.after_context_created(ConfigContext(tensorflow=yml))
     assert hook.settings == settings(**yml["tensorflow"])
     hook.before_pipeline_run({"runner": "SequentialRunner"}, TF_PIPELINE)
     assert tensorflow_double.calls == [
@@ -508,7 +495,7 @@ def test_the_hook_keeps_a_multiprocessing_context_the_user_chose(tensorflow_doub
 
 def test_the_hook_without_tensorflow_yml_applies_the_defaults(tensorflow_double, no_bf16_cpu):
     hook = TensorFlowHook()
-    hook.after_context_created(Context())
+    hook.after_context_created(ConfigContext())
     assert hook.settings == TensorFlowSettings()
     hook.before_pipeline_run({"runner": "SequentialRunner"}, TF_PIPELINE)
     assert tensorflow_double.calls == [
@@ -522,7 +509,9 @@ def test_the_hook_without_tensorflow_yml_applies_the_defaults(tensorflow_double,
 
 def test_the_hook_leaves_tensorflow_alone_for_a_run_without_its_nodes(tensorflow_double):
     hook = TensorFlowHook()
-    hook.after_context_created(Context(tensorflow={"tensorflow": {"deterministic_ops": False}}))
+    hook.after_context_created(
+        ConfigContext(tensorflow={"tensorflow": {"deterministic_ops": False}})
+    )
     hook.before_pipeline_run({"runner": "ThreadRunner"}, NUMPY_PIPELINE)
     hook.after_pipeline_run()
     hook.on_pipeline_error()
@@ -535,7 +524,7 @@ def test_the_hook_refuses_a_strategy_under_threads_before_touching_tensorflow(
 ):
     hook = TensorFlowHook()
     hook.after_context_created(
-        Context(tensorflow={"tensorflow": {"distribute": {"strategy": "mirrored"}}})
+        ConfigContext(tensorflow={"tensorflow": {"distribute": {"strategy": "mirrored"}}})
     )
     with pytest.raises(TensorFlowSettingsError, match=r"strategy = mirrored cannot run under"):
         hook.before_pipeline_run({"runner": "ThreadRunner"}, TF_PIPELINE)
@@ -545,9 +534,11 @@ def test_the_hook_refuses_a_strategy_under_threads_before_touching_tensorflow(
 
 def test_a_new_context_forgets_the_last_runs_settings(tensorflow_double, no_bf16_cpu):
     hook = TensorFlowHook()
-    hook.after_context_created(Context())
+    hook.after_context_created(ConfigContext())
     hook.before_pipeline_run({"runner": "SequentialRunner"}, TF_PIPELINE)
-    hook.after_context_created(Context(tensorflow={"tensorflow": {"deterministic_ops": False}}))
+    hook.after_context_created(
+        ConfigContext(tensorflow={"tensorflow": {"deterministic_ops": False}})
+    )
     assert hook.applied is None
     hook.after_pipeline_run()
     assert tensorflow_double.calls.count(("set_strategy", None)) == 1

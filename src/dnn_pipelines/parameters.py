@@ -199,8 +199,20 @@ def parse_settings_file(
     model: type[Strict], config: dict[str, Any], key: str, error: type[Exception], title: str
 ) -> Any:
     """Validate the `key:` block of a settings file (tensorflow.yml, resources.yml,
-    mlflow.yml); raise `error` with `title` and every bad key, without a traceback."""
+    mlflow.yml); raise `error` with `title` and every bad key, without a traceback.
+
+    A key beside the block (`memory_mb:` written without `resources:` above it) is an error
+    too: read as nothing, it would silently leave the default in place.
+    """
+    problems = [
+        f"  - {name} = {value!r}: not a block of this file; its settings go under `{key}:`"
+        for name, value in config.items()
+        if name != key
+    ]
     try:
-        return model.model_validate(config.get(key, {}))
+        settings = model.model_validate(config.get(key, {}))
     except ValidationError as problem:
-        raise error(f"{title}:\n" + describe_validation_error(problem, key)) from None
+        problems.append(describe_validation_error(problem, key))
+    if problems:
+        raise error(f"{title}:\n" + "\n".join(problems))
+    return settings
