@@ -39,6 +39,7 @@ IN_PROCESS_FIRST = (
     "tests/test_pins.py",
     "tests/test_store.py",
     "tests/test_tensorflow_settings_double.py",
+    "tests/test_hooks.py",
 )
 """Test files without Kedro sessions: seconds for all of them."""
 
