@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import Any
 
+import fsspec
 import numpy as np
 import pandas as pd
 import pytest
 from kedro.io import Version
-from kedro.io.core import DatasetError
+from kedro.io.core import DatasetError, VersionNotFoundError
 from matplotlib.figure import Figure
 
-from dnn_pipelines.datasets import AtomicCSVDataset, AtomicJSONDataset, AtomicMatplotlibDataset
+from dnn_pipelines.datasets import (
+    AtomicCSVDataset,
+    AtomicJSONDataset,
+    AtomicMatplotlibDataset,
+    NpzDataset,
+)
 from dnn_pipelines.files import PARTIAL_PREFIX
 
 OLD, NEW = "2026-01-01T00.00.00.000Z", "2026-01-02T00.00.00.000Z"
@@ -135,3 +143,54 @@ def test_a_saved_figure_loads_back_as_its_png_bytes(tmp_path):
     png = _dataset("png", tmp_path).load()
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     assert png == (tmp_path / "figure.png" / OLD / "figure.png").read_bytes()
+
+
+@pytest.fixture
+def memory_fs(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, list[tuple[str, str]]]]:
+    """fsspec's in-memory file system, a non-local protocol like s3:// without a network,
+    emptied after the test; the second item lists every `mv` on it."""
+    fs = fsspec.filesystem("memory")
+    moves: list[tuple[str, str]] = []
+    move = type(fs).mv
+
+    def recorded_move(self: Any, source: str, destination: str, **kwargs: Any) -> None:
+        moves.append((source, destination))
+        move(self, source, destination, **kwargs)
+
+    monkeypatch.setattr(type(fs), "mv", recorded_move)
+    yield fs, moves
+    fs.rm("/runs", recursive=True)
+
+
+REMOTE = {
+    "json": (AtomicJSONDataset, "metrics.json", {"accuracy": 0.9}),
+    "npz": (NpzDataset, "arrays.npz", {"x": np.arange(3.0)}),
+}
+
+
+@pytest.mark.parametrize("kind", REMOTE)
+def test_on_a_remote_file_system_the_complete_file_is_moved_into_place(kind, memory_fs):
+    fs, moves = memory_fs
+    cls, name, data = REMOTE[kind]
+    cls(filepath=f"memory:///runs/{name}", version=Version(None, OLD)).save(data)
+    [(source, destination)] = moves
+    assert destination == f"/runs/{name}/{OLD}/{name}"
+    assert source.startswith(f"/runs/{name}/{OLD}/{PARTIAL_PREFIX}")
+    assert source.endswith(f"-{name}")
+    assert fs.find("/runs") == [f"/runs/{name}/{OLD}/{name}"]
+    loaded = cls(filepath=f"memory:///runs/{name}", version=Version(None, None)).load()
+    assert loaded.keys() == data.keys()
+    for key, value in data.items():
+        np.testing.assert_array_equal(loaded[key], value)
+
+
+def test_a_missing_version_on_a_remote_file_system_lists_the_saved_ones(memory_fs):
+    NpzDataset(filepath="memory:///runs/arrays.npz", version=Version(None, OLD)).save(
+        {"x": np.zeros(2)}
+    )
+    with pytest.raises(VersionNotFoundError) as raised:
+        NpzDataset(filepath="memory:///runs/arrays.npz", version=Version(NEW, None)).load()
+    assert str(raised.value) == (
+        f"Version '{NEW}' of '/runs/arrays.npz' does not exist. Existing versions, newest "
+        f"first: ['{OLD}']. Pick one of them with --load-versions=<dataset>:<version>."
+    )

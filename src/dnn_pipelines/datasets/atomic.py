@@ -10,11 +10,11 @@ so the file is also whole after a power cut.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from kedro.io import core as kedro_core
 from kedro.io.core import DatasetError, VersionNotFoundError, get_filepath_str
 from kedro_datasets.json import JSONDataset
 from kedro_datasets.matplotlib import MatplotlibDataset
@@ -30,12 +30,15 @@ class UnsafeArtifactError(DatasetError):
     """A stored file that loading would have to run code for (pickle, Lambda layers)."""
 
 
-def _raw(method: Callable[..., Any]) -> Callable[..., Any]:
-    """The undecorated save/load of a Kedro dataset.
+def without_kedro_wrappers(method: Callable[..., Any]) -> Callable[..., Any]:
+    """The save/load of a Kedro dataset without Kedro's wrappers (logging, version checks,
+    error wrapping; one per subclass level), as a plain function to call with `self`.
 
-    Kedro wraps them with logging and version checks, once per subclass level.
+    Only Kedro's come off: another decorator (a profiler's, a mutation tool's) stays.
     """
-    return inspect.unwrap(method)
+    while getattr(getattr(method, "__code__", None), "co_filename", None) == kedro_core.__file__:
+        method = method.__wrapped__
+    return method
 
 
 def partial_path_for(final_path: PurePosixPath) -> PurePosixPath:
@@ -55,7 +58,7 @@ class AtomicSaveMixin:
         partial_path = partial_path_for(final_path)
         self._get_save_path = lambda: partial_path  # the parent's save writes here
         try:
-            _raw(super().save)(self, data)
+            without_kedro_wrappers(super().save)(self, data)
             self._publish(partial_path, final_path)
         finally:
             del self._get_save_path
@@ -97,7 +100,7 @@ class AtomicSaveMixin:
                 "Pick one of them with --load-versions=<dataset>:<version>."
             )
         try:
-            return _raw(super().load)(self)
+            return without_kedro_wrappers(super().load)(self)
         except DatasetError:
             raise
         except Exception as error:

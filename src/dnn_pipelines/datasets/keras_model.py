@@ -10,14 +10,18 @@ behind where `kedro versions prune` cannot see it.
 from __future__ import annotations
 
 import importlib
-import inspect
 from pathlib import Path
 from typing import Any
 
 from kedro.io.core import get_filepath_str
 from kedro_datasets.tensorflow import TensorFlowModelDataset
 
-from dnn_pipelines.datasets.atomic import LOCAL_PROTOCOLS, AtomicSaveMixin, UnsafeArtifactError
+from dnn_pipelines.datasets.atomic import (
+    LOCAL_PROTOCOLS,
+    AtomicSaveMixin,
+    UnsafeArtifactError,
+    without_kedro_wrappers,
+)
 
 
 class _KerasFile(TensorFlowModelDataset):
@@ -35,7 +39,7 @@ class _KerasFile(TensorFlowModelDataset):
     def save(self, data: Any) -> None:
         """Write the model to the save path (the mixin makes it a partial name)."""
         if self._protocol not in LOCAL_PROTOCOLS:
-            inspect.unwrap(TensorFlowModelDataset.save)(self, data)
+            without_kedro_wrappers(TensorFlowModelDataset.save)(self, data)
             return
         import keras  # noqa: PLC0415
 
@@ -50,7 +54,7 @@ class _KerasFile(TensorFlowModelDataset):
         for module in self._imports:
             importlib.import_module(module)
         if self._protocol not in LOCAL_PROTOCOLS:
-            return inspect.unwrap(TensorFlowModelDataset.load)(self)
+            return without_kedro_wrappers(TensorFlowModelDataset.load)(self)
         path = get_filepath_str(self._get_load_path(), self._protocol)
         load_args = {key: value for key, value in self._load_args.items() if key != "tf_device"}
         try:
