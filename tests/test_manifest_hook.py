@@ -20,6 +20,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import fsspec
 import pytest
 from kedro.io import DataCatalog, MemoryDataset, Version
 from kedro.pipeline import Node, Pipeline
@@ -367,4 +368,26 @@ def test_parameters_become_plain_json_values():
         "mixed": ["a", "b", 2],
         "odd": "(1+2j)",
         "3": None,
+    }
+
+
+def test_an_input_on_a_remote_file_system_is_recorded_by_its_version_alone(project):
+    """No local file to hash: the version read, the other fields null (fsspec's in-memory
+    file system stands for s3:// and the like)."""
+    remote = JSONDataset(filepath="memory:///runs/numbers.json", version=Version(None, EARLIER))
+    remote.save([1, 2, 3])
+    run_catalog = catalog(project)
+    run_catalog["numbers"] = JSONDataset(
+        filepath="memory:///runs/numbers.json", version=Version(None, SAVE)
+    )
+    try:
+        started_hook(project, run_catalog)
+    finally:
+        fsspec.filesystem("memory").rm("/runs", recursive=True)
+    assert manifest(project)["inputs"]["numbers"] == {
+        "filepath": None,
+        "type": None,
+        "version": EARLIER,
+        "bytes": None,
+        "sha256": None,
     }
