@@ -122,16 +122,17 @@ def test_without_resources_yml_the_budget_is_the_default(tmp_path, monkeypatch, 
 
 @pytest.mark.parametrize("event", ["after_pipeline_run", "on_pipeline_error"])
 def test_mlflow_gets_the_manifest_of_the_run_that_ended(tmp_path, logged, event):
-    write_manifest(tmp_path, FIRST, {})
-    wanted = write_manifest(tmp_path, SECOND, {})
+    wanted = write_manifest(tmp_path, FIRST, {})
+    write_manifest(tmp_path, SECOND, {})  # the newest, not the one that ended
     hook = MlflowHook()
     hook.after_context_created(ConfigContext(tmp_path))
-    getattr(hook, event)(run_params={"run_id": SECOND})
+    getattr(hook, event)(run_params={"run_id": FIRST})
     assert logged == [(MlflowSettings(), tmp_path, wanted)]
 
 
-def test_mlflow_switched_off_logs_nothing(tmp_path, logged):
+def test_mlflow_switched_off_logs_nothing(tmp_path, logged, monkeypatch):
     write_manifest(tmp_path, FIRST, {})
+    monkeypatch.chdir(tmp_path)  # where a hook without context would look
     hook = MlflowHook()
     hook.after_pipeline_run(run_params={"run_id": FIRST})  # no context yet: off
     hook.after_context_created(ConfigContext(tmp_path, mlflow={"mlflow": {"enabled": False}}))

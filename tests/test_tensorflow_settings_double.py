@@ -97,7 +97,9 @@ class RecordingTensorFlow(SimpleNamespace):
                 set_logical_device_configuration=record(
                     "set_logical_device_configuration", refuse_when_started=True
                 ),
-                get_logical_device_configuration=lambda _device: cpu_configuration,
+                get_logical_device_configuration=lambda device: {CPU.name: cpu_configuration}[
+                    device.name
+                ],
                 LogicalDeviceConfiguration=lambda memory_limit=None: ("logical", memory_limit),
                 experimental=SimpleNamespace(
                     set_memory_growth=record("set_memory_growth"),
@@ -315,7 +317,9 @@ def test_cpu_flags_read_from_the_flags_line(tmp_path: Path, monkeypatch: pytest.
         "processor\t: 0\nmodel name\t: flagship flags cpu\nflags\t\t: fpu sse2 amx_bf16\n"
         "bugs\t\t: spectre_v1\n"
     )
-    monkeypatch.setattr(tensorflow_settings, "Path", lambda _path: cpuinfo)
+    monkeypatch.setattr(
+        tensorflow_settings, "Path", lambda path: cpuinfo if path == "/proc/cpuinfo" else Path(path)
+    )
     assert cpu_flags() == {"fpu", "sse2", "amx_bf16"}
     cpuinfo.unlink()
     assert cpu_flags() == set()
