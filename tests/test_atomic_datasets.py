@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +21,7 @@ from dnn_pipelines.datasets import (
     AtomicMatplotlibDataset,
     NpzDataset,
 )
+from dnn_pipelines.datasets.atomic import UnsafeArtifactError
 from dnn_pipelines.files import PARTIAL_PREFIX
 
 OLD, NEW = "2026-01-01T00.00.00.000Z", "2026-01-02T00.00.00.000Z"
@@ -193,4 +195,85 @@ def test_a_missing_version_on_a_remote_file_system_lists_the_saved_ones(memory_f
     assert str(raised.value) == (
         f"Version '{NEW}' of '/runs/arrays.npz' does not exist. Existing versions, newest "
         f"first: ['{OLD}']. Pick one of them with --load-versions=<dataset>:<version>."
+    )
+
+
+def test_loading_before_any_save_says_what_to_run(tmp_path):
+    with pytest.raises(VersionNotFoundError) as raised:
+        AtomicJSONDataset(filepath=str(tmp_path / "m.json"), version=Version(None, None)).load()
+    assert str(raised.value) == (
+        f"No version of '{tmp_path / 'm.json'}' has been saved yet. Run what writes it first "
+        "(another pipeline, or nodes that --tags/--from-nodes left out), or writer and reader "
+        "in one command: `kedro run --pipelines <writer>,<reader>`."
+    )
+
+
+def test_a_corrupt_pinned_version_is_named_with_the_way_out(tmp_path):
+    AtomicJSONDataset(filepath=str(tmp_path / "m.json"), version=Version(None, OLD)).save({})
+    (tmp_path / "m.json" / OLD / "m.json").write_text('{"a": 1')
+    with pytest.raises(DatasetError) as raised:
+        AtomicJSONDataset(filepath=str(tmp_path / "m.json"), version=Version(OLD, None)).load()
+    assert str(raised.value) == (
+        f"Cannot read '{tmp_path / 'm.json' / OLD / 'm.json'}' (version {OLD} of "
+        f"'{tmp_path / 'm.json'}'): JSONDecodeError: Expecting ',' delimiter: line 1 column 8 "
+        "(char 7). The file is truncated or corrupt; delete its version folder or load "
+        "another version with --load-versions=<dataset>:<version>."
+    )
+
+
+@pytest.fixture(scope="module")
+def compiled_model() -> Any:
+    import keras  # noqa: PLC0415 - only the Keras tests need TensorFlow
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+def test_a_keras_model_on_a_remote_file_system_round_trips(compiled_model, memory_fs):
+    from dnn_pipelines.datasets.keras_model import KerasModelDataset  # noqa: PLC0415
+
+    fs, moves = memory_fs
+    path = "memory:///runs/model.keras"
+    KerasModelDataset(filepath=path, version=Version(None, OLD)).save(compiled_model)
+    assert fs.find("/runs") == [f"/runs/model.keras/{OLD}/model.keras"]
+    assert [destination for _, destination in moves] == [f"/runs/model.keras/{OLD}/model.keras"]
+    loaded = KerasModelDataset(filepath=path, version=Version(None, None)).load()
+    for ours, theirs in zip(loaded.get_weights(), compiled_model.get_weights(), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_keras_load_args_reach_keras_and_imports_come_first(compiled_model, tmp_path, monkeypatch):
+    """`imports` is the project's, `tf_device` kedro-datasets'; the rest is Keras' own."""
+    from dnn_pipelines.datasets.keras_model import KerasModelDataset  # noqa: PLC0415
+
+    (tmp_path / "probe_layers.py").write_text("REGISTERED = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "probe_layers", raising=False)
+    path = str(tmp_path / "model.keras")
+    KerasModelDataset(filepath=path).save(compiled_model)
+    assert KerasModelDataset(filepath=path).load().compiled
+    load_args = {"imports": ["probe_layers"], "compile": False, "tf_device": "/cpu:0"}
+    assert not KerasModelDataset(filepath=path, load_args=load_args).load().compiled
+    assert "probe_layers" in sys.modules
+
+
+def test_a_keras_model_that_would_run_code_is_refused(tmp_path):
+    import keras  # noqa: PLC0415
+
+    from dnn_pipelines.datasets.keras_model import KerasModelDataset  # noqa: PLC0415
+
+    path = tmp_path / "lambda.keras"
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Lambda(lambda x: 2 * x)])
+    KerasModelDataset(filepath=str(path)).save(model)
+    with pytest.raises(UnsafeArtifactError) as raised:
+        KerasModelDataset(filepath=str(path)).load()
+    message = str(raised.value)
+    assert message.startswith(
+        f"Refused: unsafe to load '{path}': it holds code Keras would have to run (a Lambda "
+        "layer or another arbitrary-code object): Requested the deserialization of a `Lambda`"
+    )
+    assert message.endswith(
+        ". Set load_args: {safe_mode: false} on the catalog entry only if you trust its source."
     )

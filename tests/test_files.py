@@ -102,3 +102,28 @@ def test_publish_syncs_the_file_before_the_rename_and_the_folder_after(tmp_path,
     files.publish(partial, final)
     assert events == [("fsync", str(partial)), ("rename", str(final)), ("fsync", str(tmp_path))]
     assert final.read_bytes() == b"complete"
+
+
+def test_publishing_a_folder_syncs_every_file_and_folder_in_it(tmp_path, monkeypatch):
+    """A model saved as a folder: each file, then each folder once its files are synced."""
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(descriptor: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{descriptor}"))
+        real_fsync(descriptor)
+
+    partial = tmp_path / files.partial_name("model")
+    (partial / "variables").mkdir(parents=True)
+    (partial / "graph.pb").write_bytes(b"graph")
+    (partial / "variables" / "data").write_bytes(b"weights")
+    monkeypatch.setattr(os, "fsync", fsync)
+    files.publish(partial, tmp_path / "model")
+    assert synced == [
+        str(partial / "graph.pb"),
+        str(partial),
+        str(partial / "variables" / "data"),
+        str(partial / "variables"),
+        str(tmp_path),
+    ]
+    assert (tmp_path / "model" / "variables" / "data").read_bytes() == b"weights"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pytest
@@ -14,6 +14,8 @@ from kedro.io.core import DatasetError, VersionNotFoundError
 from dnn_pipelines.datasets import NpzDataset
 from dnn_pipelines.datasets.atomic import UnsafeArtifactError
 from dnn_pipelines.files import PARTIAL_PREFIX
+
+OLD = "2026-01-01T00.00.00.000Z"
 
 
 def _versioned(path: Path, load: str | None = None, save: str | None = None) -> NpzDataset:
@@ -57,9 +59,43 @@ def test_missing_version_error_lists_existing_ones(tmp_path):
 
 def test_refuses_object_arrays(tmp_path):
     dataset = NpzDataset(filepath=str(tmp_path / "a.npz"))
-    with pytest.raises(DatasetError, match=r"\['mixed'\] have dtype object"):
-        dataset.save({"mixed": np.array([1, "a", None], dtype=object)})
+    with pytest.raises(DatasetError) as raised:
+        dataset.save({"mixed": np.array([1, "a", None], dtype=object), "plain": np.ones(2)})
+    assert str(raised.value) == (
+        "Arrays ['mixed'] have dtype object, which .npz can only store as a pickle; convert "
+        "them to numeric or string arrays first."
+    )
     assert not (tmp_path / "a.npz").exists()
+
+
+@pytest.mark.parametrize(("data", "kind"), [([np.ones(2)], "list"), ({}, "dict"), (3, "int")])
+def test_refuses_anything_but_a_non_empty_dict(tmp_path, data, kind):
+    with pytest.raises(DatasetError) as raised:
+        NpzDataset(filepath=str(tmp_path / "a.npz")).save(data)
+    assert str(raised.value) == f"NpzDataset saves a non-empty dict of arrays, got {kind}"
+    assert not (tmp_path / "a.npz").exists()
+
+
+@pytest.mark.parametrize(
+    ("compressed", "method"), [(True, zipfile.ZIP_DEFLATED), (False, zipfile.ZIP_STORED)]
+)
+def test_compressed_or_stored_as_the_catalog_says(tmp_path, compressed, method):
+    NpzDataset(filepath=str(tmp_path / "a.npz"), compressed=compressed).save({"z": np.zeros(64)})
+    with zipfile.ZipFile(tmp_path / "a.npz") as archive:
+        assert [info.compress_type for info in archive.infolist()] == [method]
+
+
+def test_the_dataset_describes_itself_and_keeps_its_metadata(tmp_path):
+    metadata = {"kedro-viz": {"layer": "raw"}}
+    dataset = NpzDataset(
+        filepath=str(tmp_path / "a.npz"), version=Version(None, OLD), metadata=metadata
+    )
+    assert dataset.metadata == metadata
+    assert dataset._describe() == {
+        "filepath": PurePosixPath(tmp_path / "a.npz"),
+        "protocol": "file",
+        "version": Version(None, OLD),
+    }
 
 
 def test_a_pickled_array_is_refused_as_unsafe_before_it_is_read(tmp_path, monkeypatch):
