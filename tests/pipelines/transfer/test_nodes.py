@@ -12,7 +12,7 @@ import inspect
 import socket
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -224,9 +224,17 @@ def test_missing_weights_file_names_it_and_the_remedies(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "weights.h5"
     with pytest.raises(transfer_errors.MissingWeightsError) as raised:
         transfer_weights.resolve_base_weights(base_params(weights=str(missing)))
-    message = str(raised.value)
-    assert f"Weights file not found: {missing}" in message
-    assert "kedro run --env offline --pipelines transfer" in message
+    assert str(raised.value) == (
+        f"Weights file not found: {missing} (transfer.base_model.weights).\n"
+        "Remedies:\n"
+        f"  1. copy the weights file to {missing} (on a machine with a network, Keras puts it "
+        "in ~/.keras/models/ on first use);\n"
+        "  2. point the parameter at a local file: transfer.base_model.weights: "
+        "/path/to/file.h5 in conf/local/parameters_transfer.yml (or --params "
+        "transfer.base_model.weights=...);\n"
+        "  3. run the offline variant, which pretrains its own base on digits 0-4 and needs "
+        "no download: kedro run --env offline --pipelines transfer"
+    )
 
 
 def never_called(*args: object, **kwargs: object) -> None:
@@ -285,8 +293,33 @@ def test_origin_probe_gives_up_after_its_timeout(monkeypatch: pytest.MonkeyPatch
     try:
         assert not transfer_weights.origin_reachable("https://example.invalid/weights.h5", 0.2)
         assert not finished.is_set()  # it returned while the connection still hung
+        # and the abandoned probe cannot keep the process alive at exit
+        [probe] = [t for t in threading.enumerate() if t.name == "weights-origin-probe"]
+        assert probe.daemon
     finally:
         released.set()
+
+
+@pytest.mark.parametrize(
+    ("url", "address"),
+    [
+        ("https://weights.invalid/w.h5", ("weights.invalid", 443)),
+        ("http://weights.invalid/w.h5", ("weights.invalid", 80)),
+        ("https://weights.invalid:8443/w.h5", ("weights.invalid", 8443)),
+    ],
+)
+def test_origin_probe_connects_to_the_urls_port_else_its_schemes(
+    url: str, address: tuple[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[tuple[tuple[str, int], float]] = []
+
+    def connect(where: tuple[str, int], timeout: float) -> nullcontext:
+        asked.append((where, timeout))
+        return nullcontext()
+
+    monkeypatch.setattr(socket, "create_connection", connect)
+    assert transfer_weights.origin_reachable(url, 2.5)
+    assert asked == [(address, 2.5)]
 
 
 def test_origin_probe_says_no_for_a_closed_port() -> None:
