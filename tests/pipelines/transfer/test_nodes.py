@@ -145,6 +145,19 @@ def test_split_is_the_lessons_split(digits: dict[str, np.ndarray]) -> None:
     assert source["x_train"].shape == (0, 8, 8)
 
 
+def test_an_empty_source_task_has_every_key_and_dtype_of_a_full_one(
+    digits: dict[str, np.ndarray],
+) -> None:
+    """The pipeline saves both tasks through one dataset type: same keys, same dtypes."""
+    target, source = transfer_data.split_tasks(digits, LESSON_DATA, base_params(), SEED)
+    assert list(source) == list(target)
+    assert {key: (source[key].dtype, source[key].shape[1:]) for key in source} == {
+        key: (target[key].dtype, target[key].shape[1:]) for key in target
+    }
+    assert [len(source[key]) for key in source] == [0] * 7
+    assert (target["y_train"].dtype, target["classes"].dtype) == (np.int64, np.int64)
+
+
 def test_enlargement_layers_give_the_lessons_pixels(digits: dict[str, np.ndarray]) -> None:
     import keras  # noqa: PLC0415
 
