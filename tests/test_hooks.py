@@ -221,3 +221,27 @@ def test_a_summary_that_fails_costs_one_warning(tmp_path, caplog, monkeypatch):
             "double quotes: line 1 column 2 (char 1)",
         )
     ]
+
+
+# --- hooks called before any context (outside a session, e.g. in a notebook) --------------
+
+
+def test_before_any_context_the_budget_is_the_default_for_data_here(monkeypatch):
+    checked: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(hooks, "check_budget", lambda *args: checked.append(args))
+    ParametersHook().before_pipeline_run(
+        Pipeline([node(abs, "a", "b", name="one", namespace="dropout")])
+    )
+    assert checked == [({"dropout"}, {}, ResourceBudget(), Path("data"))]
+
+
+def test_before_any_context_the_summary_looks_in_the_current_folder(tmp_path, caplog, monkeypatch):
+    monkeypatch.delenv(IN_SWEEP_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    caplog.set_level(logging.INFO, logger=hooks.__name__)
+    SummaryHook().after_pipeline_run(run_params={"run_id": FIRST})
+    assert caplog.messages == [
+        f"No summary of this run: VersionsError: No run manifest under "
+        f"{tmp_path / 'data' / '09_tracking' / 'run_manifest.json'}: every `kedro run` of "
+        "this project writes one; run a pipeline first."
+    ]

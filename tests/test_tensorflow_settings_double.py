@@ -536,6 +536,12 @@ def test_the_hook_refuses_a_strategy_under_threads_before_touching_tensorflow(
     assert WORKER_SETTINGS_ENV not in os.environ
 
 
+def test_a_hook_that_applied_nothing_releases_nothing(tensorflow_double):
+    TensorFlowHook().after_pipeline_run()
+    TensorFlowHook().on_pipeline_error()
+    assert tensorflow_double.calls == []
+
+
 def test_a_new_context_forgets_the_last_runs_settings(tensorflow_double, no_bf16_cpu):
     hook = TensorFlowHook()
     hook.after_context_created(ConfigContext())
