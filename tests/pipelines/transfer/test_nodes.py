@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import logging
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -184,6 +186,38 @@ def test_target_classes_are_relabelled_and_the_source_task_is_disjoint(
     assert len(split["y_val"]) == round(0.6 * np.isin(labels, [5, 6, 7, 8, 9]).sum())
 
 
+def test_the_source_task_is_split_with_its_own_test_size_and_the_seed(
+    digits: dict[str, np.ndarray], caplog: pytest.LogCaptureFixture
+) -> None:
+    data = DataParams(n_class=10, target_classes=[5, 6, 7, 8, 9], max_samples=300, test_size=0.6)
+    caplog.set_level(logging.INFO, logger=transfer_data.__name__)
+    target, source = transfer_data.split_tasks(
+        digits, data, base_params(weights="source_task"), SEED
+    )
+    index = np.flatnonzero(np.isin(digits["labels"], [0, 1, 2, 3, 4]))
+    train, val = train_test_split(index, test_size=0.2, random_state=SEED)
+    np.testing.assert_array_equal(source["train_index"], train)
+    np.testing.assert_array_equal(source["val_index"], val)
+    assert len(target["y_train"]) + len(target["y_val"]) == 300  # max_samples, target only
+    assert caplog.messages == [
+        f"Target task: digits [5, 6, 7, 8, 9], 120 train / 180 validation images; source "
+        f"task: digits [0, 1, 2, 3, 4], {len(index)}"
+    ]
+
+
+def test_source_digits_that_are_not_loaded_are_refused() -> None:
+    data = DataParams(n_class=5, target_classes=[0, 1], max_samples=None, test_size=0.6)
+    digits = transfer_data.load_digit_images(data)  # digits 0-4 only
+    pretraining = base_params().pretraining.model_dump() | {"classes": [3, 7, 9]}
+    params = base_params(weights="source_task", pretraining=pretraining)
+    with pytest.raises(UserInputError) as raised:
+        transfer_data.split_tasks(digits, data, params, SEED)
+    assert str(raised.value) == (
+        "base_model.pretraining.classes = [3, 7, 9]: digits [7, 9] are not loaded "
+        "(data.n_class = 5)."
+    )
+
+
 def test_tasks_sharing_a_digit_are_refused(digits: dict[str, np.ndarray]) -> None:
     data = DataParams(n_class=10, target_classes=[4, 5, 6], max_samples=None, test_size=0.6)
     with pytest.raises(UserInputError, match=r"Digits \[4\] are in both"):
@@ -229,8 +263,24 @@ def test_keras_constants_are_keras_own() -> None:
 
 
 def test_random_and_source_task_need_no_file() -> None:
-    assert transfer_weights.resolve_base_weights(base_params())["source"] == "random"
-    assert transfer_weights.resolve_base_weights(base_params(weights="source_task"))["path"] is None
+    for weights in ("random", "source_task"):
+        assert transfer_weights.resolve_base_weights(base_params(weights=weights)) == {
+            "source": weights,
+            "path": None,
+            "sha256": None,
+        }
+
+
+def test_keras_cache_falls_back_to_tmp_when_home_is_read_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KERAS_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert transfer_weights.keras_cache_dir(None) == tmp_path / ".keras"
+    asked: list[tuple[Path, int]] = []
+    monkeypatch.setattr(os, "access", lambda path, mode: asked.append((path, mode)) and False)
+    assert transfer_weights.keras_cache_dir(None) == Path("/tmp/.keras")
+    assert asked == [(tmp_path, os.W_OK)]
 
 
 def test_missing_weights_file_names_it_and_the_remedies(tmp_path: Path) -> None:
@@ -264,14 +314,22 @@ def test_missing_imagenet_weights_fail_without_the_network(
     params = base_params(architecture="xception", weights="imagenet", cache_dir=str(tmp_path))
     with pytest.raises(transfer_errors.MissingWeightsError) as raised:
         transfer_weights.resolve_base_weights(params)
-    message = str(raised.value)
     expected = tmp_path / "models" / "xception_weights_tf_dim_ordering_tf_kernels_notop.h5"
-    assert f"Looked for: {expected}" in message
-    assert f"Cache folder: {tmp_path / 'models'}" in message
-    assert "allow_download: false" in message
-    assert f"copy the weights file to {expected}" in message
-    assert "transfer.base_model.weights: /path/to/file.h5" in message
-    assert "kedro run --env offline --pipelines transfer" in message
+    assert str(raised.value) == (
+        "ImageNet weights for xception are not available: downloads are disabled "
+        "(transfer.base_model.allow_download: false).\n"
+        f"Looked for: {expected}\n"
+        f"Cache folder: {tmp_path / 'models'} (Keras' cache: base_model.cache_dir, else "
+        "$KERAS_HOME, else ~/.keras; weights go under models/)\n"
+        "Remedies:\n"
+        f"  1. copy the weights file to {expected} (on a machine with a network, Keras puts "
+        "it in ~/.keras/models/ on first use);\n"
+        "  2. point the parameter at a local file: transfer.base_model.weights: "
+        "/path/to/file.h5 in conf/local/parameters_transfer.yml (or --params "
+        "transfer.base_model.weights=...);\n"
+        "  3. run the offline variant, which pretrains its own base on digits 0-4 and needs "
+        "no download: kedro run --env offline --pipelines transfer"
+    )
     assert isinstance(raised.value, UserInputError)  # the CLI prints it without a traceback
 
 
@@ -369,7 +427,7 @@ def test_missing_imagenet_weights_are_downloaded_from_a_reachable_origin(
     """The download path against an HTTP server on 127.0.0.1 standing in for Keras' origin."""
     import keras  # noqa: PLC0415
 
-    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "models").mkdir(parents=True)  # the folder exists, the file not
     params = base_params(
         architecture="xception",
         weights="imagenet",
@@ -808,6 +866,33 @@ def test_figures() -> None:
         predictions, predictions, {"classes": np.array([5, 6, 7])}
     )
     assert "0.750" in matrices.axes[0].get_title()
+
+
+def test_a_file_keras_cannot_read_is_one_message_naming_the_error() -> None:
+    class Unreadable:
+        def load_weights(self, path: str) -> None:
+            raise ValueError("Layer count mismatch")
+
+    with pytest.raises(UserInputError) as raised:
+        transfer_model._load_weights(Unreadable(), "base.weights.h5", "small_convnet")
+    assert str(raised.value) == (
+        "Cannot load base.weights.h5 into the small_convnet base: ValueError: Layer count mismatch"
+    )
+
+
+def test_other_warnings_of_a_load_reach_the_caller_unchanged() -> None:
+    import warnings  # noqa: PLC0415
+
+    class Noting:
+        def load_weights(self, path: str) -> None:
+            warnings.warn_explicit("optimizer state not loaded", RuntimeWarning, "keras.py", 42)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        transfer_model._load_weights(Noting(), "base.weights.h5", "small_convnet")
+    assert [(str(w.message), w.category, w.filename, w.lineno) for w in caught] == [
+        ("optimizer state not loaded", RuntimeWarning, "keras.py", 42)
+    ]
 
 
 def test_a_partly_loaded_file_is_refused() -> None:
