@@ -74,15 +74,11 @@ def origin_reachable(url: str, timeout_s: float) -> bool:
     return bool(answer and answer[0])
 
 
-def _remedies(expected: Path | None) -> str:
-    copy = (
-        f"  1. copy the weights file to {expected}"
-        if expected
-        else "  1. copy the weights file to that path"
-    )
+def _remedies(expected: Path) -> str:
     return (
         "Remedies:\n"
-        f"{copy} (on a machine with a network, Keras puts it in ~/.keras/models/ on first use);\n"
+        f"  1. copy the weights file to {expected} (on a machine with a network, Keras puts it "
+        "in ~/.keras/models/ on first use);\n"
         "  2. point the parameter at a local file: transfer.base_model.weights: /path/to/file.h5 "
         "in conf/local/parameters_transfer.yml (or --params transfer.base_model.weights=...);\n"
         "  3. run the offline variant, which pretrains its own base on digits 0-4 and needs no "
