@@ -147,6 +147,29 @@ def test_split_is_the_lessons_split(digits: dict[str, np.ndarray]) -> None:
     assert source["x_train"].shape == (0, 8, 8)
 
 
+@pytest.mark.parametrize("channels", [1, 2])
+def test_enlargement_copies_the_grey_channel_as_asked(
+    digits: dict[str, np.ndarray], channels: int
+) -> None:
+    import keras  # noqa: PLC0415
+
+    image = ImageParams(repeat=2, channels=channels, scale=0.125, offset=-1.0)
+    inputs = keras.Input(shape=(8, 8))
+    enlarge = keras.Model(inputs, transfer_model._preprocess(inputs, image))
+    expected = transfer_data.enlarge_digits(digits["images"][:4], image).astype(np.float32)
+    np.testing.assert_array_equal(enlarge.predict(digits["images"][:4], verbose=0), expected)
+
+
+def test_a_model_without_exactly_one_base_is_refused() -> None:
+    import keras  # noqa: PLC0415
+
+    inputs = keras.Input(shape=(3,))
+    flat = keras.Model(inputs, keras.layers.Dense(2)(inputs), name="flat")
+    with pytest.raises(ValueError) as raised:
+        transfer_model.base_of(flat)
+    assert str(raised.value) == "Expected one base network in flat, found 0"
+
+
 def test_an_empty_source_task_has_every_key_and_dtype_of_a_full_one(
     digits: dict[str, np.ndarray],
 ) -> None:
