@@ -158,6 +158,13 @@ def test_enlargement_copies_the_grey_channel_as_asked(
     enlarge = keras.Model(inputs, transfer_model._preprocess(inputs, image))
     expected = transfer_data.enlarge_digits(digits["images"][:4], image).astype(np.float32)
     np.testing.assert_array_equal(enlarge.predict(digits["images"][:4], verbose=0), expected)
+    # the names the saved model summary shows for the enlargement
+    assert [layer.name for layer in enlarge.layers[1:]] == [
+        "as_image",
+        "rescale",
+        "enlarge",
+        "to_channels",
+    ][: 3 + (channels > 1)]
 
 
 def test_a_model_without_exactly_one_base_is_refused() -> None:
@@ -445,7 +452,7 @@ WEIGHTS_PAYLOAD = bytes(range(256)) * 4100
 
 
 def test_missing_imagenet_weights_are_downloaded_from_a_reachable_origin(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The download path against an HTTP server on 127.0.0.1 standing in for Keras' origin."""
     import keras  # noqa: PLC0415
@@ -457,8 +464,12 @@ def test_missing_imagenet_weights_are_downloaded_from_a_reachable_origin(
         cache_dir=str(tmp_path / "cache"),
         allow_download=True,
     )
+    caplog.set_level(logging.INFO, logger=transfer_weights.__name__)
     with serve_weights(tmp_path / "origin", WEIGHTS_PAYLOAD, monkeypatch) as (name, log):
         found = transfer_weights.resolve_base_weights(params)
+        origin = transfer_weights.IMAGENET_WEIGHTS["xception"].origin
+    # the file matches the published md5: no warning
+    assert caplog.messages == [f"Downloading {origin} into {tmp_path / 'cache' / 'models'}"]
     cached = tmp_path / "cache" / "models" / name
     assert found == {
         "source": "imagenet",
@@ -502,7 +513,9 @@ def test_the_first_download_into_a_cache_folder_not_yet_created(
     assert not any(path.exists() for path in created)  # nothing left under /tmp/.keras
 
 
-def test_cached_imagenet_file_is_loaded_into_xception(tmp_path: Path) -> None:
+def test_cached_imagenet_file_is_loaded_into_xception(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """The real loading code on a Keras-format .h5 written from a freshly built Xception."""
     import keras  # noqa: PLC0415
 
@@ -513,7 +526,12 @@ def test_cached_imagenet_file_is_loaded_into_xception(tmp_path: Path) -> None:
     donor.save(cached)  # legacy HDF5, the format of Keras' published weights
     params = base_params(architecture="xception", weights="imagenet", cache_dir=str(tmp_path))
 
+    caplog.set_level(logging.WARNING, logger=transfer_weights.__name__)
     weights_file = transfer_weights.resolve_base_weights(params)
+    published = transfer_weights.IMAGENET_WEIGHTS["xception"].md5
+    assert caplog.messages == [
+        f"{cached} differs from the file Keras publishes (md5 {published}); using it as it is"
+    ]
     assert weights_file["path"] == str(cached)
     assert weights_file["sha256"] == hashlib.sha256(cached.read_bytes()).hexdigest()
     assert weights_file["matches_published_md5"] is False  # ours, not Keras' download
