@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import pytest
 from kedro.config import MissingConfigException
 from kedro.framework.project import configure_project
@@ -72,6 +73,16 @@ class ConfigContext:
         if key not in self._files:
             raise MissingConfigException(f"No files of '{key}' found")
         return self._files[key]
+
+
+@pytest.fixture
+def memory_fs() -> Iterator[Any]:
+    """fsspec's in-memory file system, a non-local protocol like s3:// without a network;
+    tests write under /runs, emptied afterwards."""
+    fs = fsspec.filesystem("memory")
+    yield fs
+    if fs.exists("/runs"):
+        fs.rm("/runs", recursive=True)
 
 
 @dataclass

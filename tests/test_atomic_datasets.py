@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
 from typing import Any
 
-import fsspec
 import numpy as np
 import pandas as pd
 import pytest
@@ -148,20 +146,17 @@ def test_a_saved_figure_loads_back_as_its_png_bytes(tmp_path):
 
 
 @pytest.fixture
-def memory_fs(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, list[tuple[str, str]]]]:
-    """fsspec's in-memory file system, a non-local protocol like s3:// without a network,
-    emptied after the test; the second item lists every `mv` on it."""
-    fs = fsspec.filesystem("memory")
-    moves: list[tuple[str, str]] = []
-    move = type(fs).mv
+def moves(memory_fs: Any, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Every `mv` on the in-memory file system, (source, destination)."""
+    recorded: list[tuple[str, str]] = []
+    move = type(memory_fs).mv
 
     def recorded_move(self: Any, source: str, destination: str, **kwargs: Any) -> None:
-        moves.append((source, destination))
+        recorded.append((source, destination))
         move(self, source, destination, **kwargs)
 
-    monkeypatch.setattr(type(fs), "mv", recorded_move)
-    yield fs, moves
-    fs.rm("/runs", recursive=True)
+    monkeypatch.setattr(type(memory_fs), "mv", recorded_move)
+    return recorded
 
 
 REMOTE = {
@@ -171,15 +166,14 @@ REMOTE = {
 
 
 @pytest.mark.parametrize("kind", REMOTE)
-def test_on_a_remote_file_system_the_complete_file_is_moved_into_place(kind, memory_fs):
-    fs, moves = memory_fs
+def test_on_a_remote_file_system_the_complete_file_is_moved_into_place(kind, memory_fs, moves):
     cls, name, data = REMOTE[kind]
     cls(filepath=f"memory:///runs/{name}", version=Version(None, OLD)).save(data)
     [(source, destination)] = moves
     assert destination == f"/runs/{name}/{OLD}/{name}"
     assert source.startswith(f"/runs/{name}/{OLD}/{PARTIAL_PREFIX}")
     assert source.endswith(f"-{name}")
-    assert fs.find("/runs") == [f"/runs/{name}/{OLD}/{name}"]
+    assert memory_fs.find("/runs") == [f"/runs/{name}/{OLD}/{name}"]
     loaded = cls(filepath=f"memory:///runs/{name}", version=Version(None, None)).load()
     assert loaded.keys() == data.keys()
     for key, value in data.items():
@@ -231,13 +225,12 @@ def compiled_model() -> Any:
     return model
 
 
-def test_a_keras_model_on_a_remote_file_system_round_trips(compiled_model, memory_fs):
+def test_a_keras_model_on_a_remote_file_system_round_trips(compiled_model, memory_fs, moves):
     from dnn_pipelines.datasets.keras_model import KerasModelDataset  # noqa: PLC0415
 
-    fs, moves = memory_fs
     path = "memory:///runs/model.keras"
     KerasModelDataset(filepath=path, version=Version(None, OLD)).save(compiled_model)
-    assert fs.find("/runs") == [f"/runs/model.keras/{OLD}/model.keras"]
+    assert memory_fs.find("/runs") == [f"/runs/model.keras/{OLD}/model.keras"]
     assert [destination for _, destination in moves] == [f"/runs/model.keras/{OLD}/model.keras"]
     loaded = KerasModelDataset(filepath=path, version=Version(None, None)).load()
     for ours, theirs in zip(loaded.get_weights(), compiled_model.get_weights(), strict=True):

@@ -21,6 +21,7 @@ from dnn_pipelines.parameters import ParameterTreeError
 from dnn_pipelines.resources import ResourceBudget
 from dnn_pipelines.tracking.experiments import MlflowSettings
 from dnn_pipelines.tracking.latest import IN_SWEEP_ENV
+from dnn_pipelines.tracking.store import MANIFEST_DIR, MANIFEST_NAME
 from tests.conftest import ConfigContext
 
 FIRST, SECOND = "2026-01-02T03.04.05.006Z", "2026-01-02T03.04.05.007Z"
@@ -38,9 +39,9 @@ DROPOUT_ANSWERS = [
 
 def write_manifest(project: Path, version: str, outputs: dict[str, Any]) -> dict[str, Any]:
     manifest = {"save_version": version, "env": "test", "status": "success", "outputs": outputs}
-    path = project / "data" / "09_tracking" / "run_manifest.json" / version
+    path = project / MANIFEST_DIR / version
     path.mkdir(parents=True)
-    (path / "run_manifest.json").write_text(json.dumps(manifest))
+    (path / MANIFEST_NAME).write_text(json.dumps(manifest))
     return manifest
 
 
@@ -50,6 +51,39 @@ def tree_checked(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(hooks, "check_parameter_tree", calls.append)
     return calls
+
+
+@pytest.fixture
+def budget_checked(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
+    """What the hook hands to `check_budget` (the check itself: test_parameter_fuzz.py)."""
+    calls: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(hooks, "check_budget", lambda *args: calls.append(args))
+    return calls
+
+
+@pytest.fixture
+def native_filtered(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Each time the hook would filter TensorFlow's native log (a process-wide change)."""
+    calls: list[bool] = []
+    monkeypatch.setattr(hooks, "filter_native_stderr", lambda: calls.append(True))
+    return calls
+
+
+@pytest.fixture
+def summary_log(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> pytest.LogCaptureFixture:
+    """The summary hook's log lines, outside a sweep."""
+    monkeypatch.delenv(IN_SWEEP_ENV, raising=False)
+    caplog.set_level(logging.INFO, logger=hooks.__name__)
+    return caplog
+
+
+def no_manifest(project: Path) -> str:
+    return (
+        f"No run manifest under {project / MANIFEST_DIR}: every `kedro run` of this project "
+        "writes one; run a pipeline first."
+    )
 
 
 @pytest.fixture
@@ -70,11 +104,9 @@ def test_an_unknown_parameter_key_stops_the_run_when_the_context_is_made():
         )
 
 
-def test_the_budget_is_checked_for_the_sections_that_run(tmp_path, monkeypatch, tree_checked):
-    checked: list[tuple[Any, ...]] = []
-    monkeypatch.setattr(hooks, "check_budget", lambda *args: checked.append(args))
-    filtered: list[bool] = []
-    monkeypatch.setattr(hooks, "filter_native_stderr", lambda: filtered.append(True))
+def test_the_budget_is_checked_for_the_sections_that_run(
+    tmp_path, tree_checked, budget_checked, native_filtered
+):
     hook = ParametersHook()
     parameters = {"dropout": {"seed": 7}}
     hook.after_context_created(
@@ -90,31 +122,26 @@ def test_the_budget_is_checked_for_the_sections_that_run(tmp_path, monkeypatch, 
     )
     assert tree_checked == [parameters]
     hook.before_pipeline_run(pipeline)
-    assert checked == [
+    assert budget_checked == [
         ({"dropout", "transfer"}, parameters, ResourceBudget(memory_mb=512), tmp_path / "data")
     ]
-    assert filtered == []  # no TensorFlow node: TensorFlow's native log is not touched
+    assert native_filtered == []  # no TensorFlow node: TensorFlow's native log is not touched
 
 
 def test_a_tensorflow_run_filters_the_native_log_before_tensorflow_loads(
-    tmp_path, monkeypatch, tree_checked
+    tmp_path, tree_checked, budget_checked, native_filtered
 ):
-    monkeypatch.setattr(hooks, "check_budget", lambda *args: None)
-    filtered: list[bool] = []
-    monkeypatch.setattr(hooks, "filter_native_stderr", lambda: filtered.append(True))
     hook = ParametersHook()
     hook.after_context_created(ConfigContext(tmp_path, parameters={}))
     hook.before_pipeline_run(Pipeline([node(abs, "a", "b", name="fit", tags=["tensorflow"])]))
-    assert filtered == [True]
+    assert native_filtered == [True]
 
 
-def test_without_resources_yml_the_budget_is_the_default(tmp_path, monkeypatch, tree_checked):
-    checked: list[tuple[Any, ...]] = []
-    monkeypatch.setattr(hooks, "check_budget", lambda *args: checked.append(args))
+def test_without_resources_yml_the_budget_is_the_default(tmp_path, tree_checked, budget_checked):
     hook = ParametersHook()
     hook.after_context_created(ConfigContext(tmp_path, parameters={}))
     hook.before_pipeline_run(Pipeline([node(abs, "a", "b", name="one", namespace="dropout")]))
-    assert checked[0][2] == ResourceBudget()
+    assert budget_checked[0][2] == ResourceBudget()
 
 
 # --- MLflow -------------------------------------------------------------------------------
@@ -147,14 +174,17 @@ def test_a_run_without_manifest_is_a_warning_not_an_error(tmp_path, logged, capl
     hook.after_context_created(ConfigContext(tmp_path))
     hook.after_pipeline_run(run_params={"run_id": FIRST})
     assert logged == []
-    assert caplog.messages == [
-        f"No manifest to log to MLflow: No run manifest under "
-        f"{tmp_path / 'data' / '09_tracking' / 'run_manifest.json'}: every `kedro run` of "
-        "this project writes one; run a pipeline first."
-    ]
+    assert caplog.messages == [f"No manifest to log to MLflow: {no_manifest(tmp_path)}"]
 
 
 # --- the closing summary ------------------------------------------------------------------
+
+
+def summarise(project: Path) -> None:
+    """The summary hook at the end of run FIRST of `project`."""
+    hook = SummaryHook()
+    hook.after_context_created(ConfigContext(project))
+    hook.after_pipeline_run(run_params={"run_id": FIRST})
 
 
 def dropout_run(project: Path) -> None:
@@ -165,14 +195,10 @@ def dropout_run(project: Path) -> None:
     write_manifest(project, FIRST, {"dropout_metrics": entry})
 
 
-def test_a_run_ends_with_its_answers_and_the_envs_page(tmp_path, caplog, monkeypatch):
-    monkeypatch.delenv(IN_SWEEP_ENV, raising=False)
-    caplog.set_level(logging.INFO, logger=hooks.__name__)
+def test_a_run_ends_with_its_answers_and_the_envs_page(tmp_path, summary_log):
     dropout_run(tmp_path)
-    hook = SummaryHook()
-    hook.after_context_created(ConfigContext(tmp_path))
-    hook.after_pipeline_run(run_params={"run_id": FIRST})
-    assert caplog.messages == [
+    summarise(tmp_path)
+    assert summary_log.messages == [
         "The lesson's questions, answered by this run:",
         *DROPOUT_ANSWERS,
         "Newest figures and answers of env 'test': data/08_reporting/latest/test.html",
@@ -183,38 +209,27 @@ def test_a_run_ends_with_its_answers_and_the_envs_page(tmp_path, caplog, monkeyp
     )
 
 
-def test_a_run_without_metrics_names_only_the_page(tmp_path, caplog, monkeypatch):
-    monkeypatch.delenv(IN_SWEEP_ENV, raising=False)
-    caplog.set_level(logging.INFO, logger=hooks.__name__)
+def test_a_run_without_metrics_names_only_the_page(tmp_path, summary_log):
     write_manifest(tmp_path, FIRST, {})
-    hook = SummaryHook()
-    hook.after_context_created(ConfigContext(tmp_path))
-    hook.after_pipeline_run(run_params={"run_id": FIRST})
-    assert caplog.messages == [
+    summarise(tmp_path)
+    assert summary_log.messages == [
         "Newest figures and answers of env 'test': data/08_reporting/latest/test.html"
     ]
 
 
-def test_a_sweep_point_leaves_the_summary_to_the_sweep(tmp_path, caplog, monkeypatch):
+def test_a_sweep_point_leaves_the_summary_to_the_sweep(tmp_path, summary_log, monkeypatch):
     monkeypatch.setenv(IN_SWEEP_ENV, "1")
-    caplog.set_level(logging.INFO, logger=hooks.__name__)
     dropout_run(tmp_path)
-    hook = SummaryHook()
-    hook.after_context_created(ConfigContext(tmp_path))
-    hook.after_pipeline_run(run_params={"run_id": FIRST})
-    assert caplog.messages == []
+    summarise(tmp_path)
+    assert summary_log.messages == []
     assert not (tmp_path / "data" / "08_reporting" / "latest").exists()
 
 
-def test_a_summary_that_fails_costs_one_warning(tmp_path, caplog, monkeypatch):
-    monkeypatch.delenv(IN_SWEEP_ENV, raising=False)
-    caplog.set_level(logging.INFO, logger=hooks.__name__)
+def test_a_summary_that_fails_costs_one_warning(tmp_path, summary_log):
     dropout_run(tmp_path)
     (tmp_path / "data" / "08_reporting" / "dropout_metrics.json").write_text("{not json")
-    hook = SummaryHook()
-    hook.after_context_created(ConfigContext(tmp_path))
-    hook.after_pipeline_run(run_params={"run_id": FIRST})
-    assert [(record.levelname, record.getMessage()) for record in caplog.records] == [
+    summarise(tmp_path)
+    assert [(record.levelname, record.getMessage()) for record in summary_log.records] == [
         (
             "WARNING",
             "No summary of this run: JSONDecodeError: Expecting property name enclosed in "
@@ -226,22 +241,18 @@ def test_a_summary_that_fails_costs_one_warning(tmp_path, caplog, monkeypatch):
 # --- hooks called before any context (outside a session, e.g. in a notebook) --------------
 
 
-def test_before_any_context_the_budget_is_the_default_for_data_here(monkeypatch):
-    checked: list[tuple[Any, ...]] = []
-    monkeypatch.setattr(hooks, "check_budget", lambda *args: checked.append(args))
+def test_before_any_context_the_budget_is_the_default_for_data_here(budget_checked):
     ParametersHook().before_pipeline_run(
         Pipeline([node(abs, "a", "b", name="one", namespace="dropout")])
     )
-    assert checked == [({"dropout"}, {}, ResourceBudget(), Path("data"))]
+    assert budget_checked == [({"dropout"}, {}, ResourceBudget(), Path("data"))]
 
 
-def test_before_any_context_the_summary_looks_in_the_current_folder(tmp_path, caplog, monkeypatch):
-    monkeypatch.delenv(IN_SWEEP_ENV, raising=False)
+def test_before_any_context_the_summary_looks_in_the_current_folder(
+    tmp_path, summary_log, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
-    caplog.set_level(logging.INFO, logger=hooks.__name__)
     SummaryHook().after_pipeline_run(run_params={"run_id": FIRST})
-    assert caplog.messages == [
-        f"No summary of this run: VersionsError: No run manifest under "
-        f"{tmp_path / 'data' / '09_tracking' / 'run_manifest.json'}: every `kedro run` of "
-        "this project writes one; run a pipeline first."
+    assert summary_log.messages == [
+        f"No summary of this run: VersionsError: {no_manifest(tmp_path)}"
     ]

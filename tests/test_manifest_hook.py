@@ -20,7 +20,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import fsspec
 import pytest
 from kedro.io import DataCatalog, MemoryDataset, Version
 from kedro.pipeline import Node, Pipeline
@@ -371,7 +370,7 @@ def test_parameters_become_plain_json_values():
     }
 
 
-def test_an_input_on_a_remote_file_system_is_recorded_by_its_version_alone(project):
+def test_an_input_on_a_remote_file_system_is_recorded_by_its_version_alone(project, memory_fs):
     """No local file to hash: the version read, the other fields null (fsspec's in-memory
     file system stands for s3:// and the like)."""
     remote = JSONDataset(filepath="memory:///runs/numbers.json", version=Version(None, EARLIER))
@@ -380,10 +379,7 @@ def test_an_input_on_a_remote_file_system_is_recorded_by_its_version_alone(proje
     run_catalog["numbers"] = JSONDataset(
         filepath="memory:///runs/numbers.json", version=Version(None, SAVE)
     )
-    try:
-        started_hook(project, run_catalog)
-    finally:
-        fsspec.filesystem("memory").rm("/runs", recursive=True)
+    started_hook(project, run_catalog)
     assert manifest(project)["inputs"]["numbers"] == {
         "filepath": None,
         "type": None,

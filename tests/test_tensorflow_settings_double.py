@@ -83,9 +83,7 @@ class RecordingTensorFlow(SimpleNamespace):
             return physical[kind] if kind else physical["CPU"] + physical["GPU"]
 
         def list_logical_devices(kind: str) -> list[SimpleNamespace]:
-            return [SimpleNamespace(name=f"/device:{kind}:{index}") for index in range(2)][
-                : len(physical[kind])
-            ] or ([] if kind == "GPU" else [SimpleNamespace(name="/device:CPU:0")])
+            return [SimpleNamespace(name=f"/device:{kind}:{i}") for i in range(len(physical[kind]))]
 
         super().__init__(
             __version__="9.9.9",
@@ -133,6 +131,13 @@ def settings(**values: Any) -> TensorFlowSettings:
 
 
 @pytest.fixture
+def settings_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """What applying the settings logs."""
+    caplog.set_level(logging.INFO, logger=tensorflow_settings.__name__)
+    return caplog
+
+
+@pytest.fixture
 def no_bf16_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     """`auto` precision decided by the double's GPUs alone, whatever this CPU has."""
     monkeypatch.setattr(tensorflow_settings, "cpu_flags", lambda: {"avx2", "avx512f"})
@@ -161,12 +166,11 @@ def test_a_memory_limit_replaces_memory_growth_on_every_gpu():
     assert not [call for call in tf.calls if call[0] == "set_memory_growth"]
 
 
-def test_gpu_lines_of_the_log(caplog: pytest.LogCaptureFixture):
-    caplog.set_level(logging.INFO, logger=tensorflow_settings.__name__)
+def test_gpu_lines_of_the_log(settings_log):
     apply_tensorflow_settings(settings(gpu={"memory_limit_mb": 512}), RecordingTensorFlow(gpus=2))
     apply_tensorflow_settings(settings(), RecordingTensorFlow(gpus=1))
     apply_tensorflow_settings(settings(), RecordingTensorFlow())
-    applied = [line for line in caplog.messages if line.startswith("TensorFlow settings")]
+    applied = [line for line in settings_log.messages if line.startswith("TensorFlow settings")]
     assert [line.split(";")[: line.count("GPU")] for line in applied[:2]] == [
         [
             "TensorFlow settings applied: /physical_device:GPU:0: memory limit 512 MB",
@@ -219,19 +223,18 @@ def test_cpu_split_into_logical_devices_only_when_it_changes(current, count, exp
 
 
 def test_a_started_runtime_keeps_its_cpu_devices_with_a_warning(
-    caplog: pytest.LogCaptureFixture,
+    settings_log,
 ):
-    caplog.set_level(logging.INFO, logger=tensorflow_settings.__name__)
     tf = RecordingTensorFlow(started=True, threads=(2, 2))
     apply_tensorflow_settings(
         settings(cpu_logical_devices=4, threads={"intra_op": 2, "inter_op": 2}), tf
     )
-    assert caplog.messages[1] == (
+    assert settings_log.messages[1] == (
         "tensorflow.cpu_logical_devices = 4 not applied: TensorFlow already started in this "
         "process with 1; run in a fresh process (kedro run) to change it."
     )
-    assert caplog.records[1].levelname == "WARNING"
-    assert "; 1 logical CPU device(s) (unchanged); " in caplog.messages[2]
+    assert settings_log.records[1].levelname == "WARNING"
+    assert "; 1 logical CPU device(s) (unchanged); " in settings_log.messages[2]
 
 
 @pytest.mark.parametrize(
@@ -258,19 +261,19 @@ def test_a_started_runtime_keeps_its_cpu_devices_with_a_warning(
         ),
     ],
 )
-def test_thread_pools_set_when_they_differ(current, wanted, calls, line, caplog):
-    caplog.set_level(logging.INFO, logger=tensorflow_settings.__name__)
+def test_thread_pools_set_when_they_differ(current, wanted, calls, line, settings_log):
     tf = RecordingTensorFlow(threads=current)
     apply_tensorflow_settings(settings(threads={"intra_op": wanted[0], "inter_op": wanted[1]}), tf)
     assert [call for call in tf.calls if call[0].startswith("set_in")] == calls
-    assert f"; {line}; " in caplog.messages[-1]
+    assert f"; {line}; " in settings_log.messages[-1]
 
 
-def test_a_started_runtime_keeps_its_thread_pools(caplog: pytest.LogCaptureFixture):
-    caplog.set_level(logging.INFO, logger=tensorflow_settings.__name__)
+def test_a_started_runtime_keeps_its_thread_pools(settings_log):
     tf = RecordingTensorFlow(started=True, threads=(4, 2))
     apply_tensorflow_settings(settings(threads={"intra_op": 1, "inter_op": 1}), tf)
-    assert "; threads unchanged (runtime already started with (4, 2)); " in caplog.messages[-1]
+    assert (
+        "; threads unchanged (runtime already started with (4, 2)); " in settings_log.messages[-1]
+    )
 
 
 # --- precision, determinism, strategy -----------------------------------------------------
@@ -332,8 +335,7 @@ def test_op_determinism_enabled_only_when_asked(deterministic, calls):
     assert tf.calls.count(("enable_op_determinism",)) == calls
 
 
-def test_applied_settings_returned_for_the_manifest_and_logged(no_bf16_cpu, caplog):
-    caplog.set_level(logging.INFO, logger=tensorflow_settings.__name__)
+def test_applied_settings_returned_for_the_manifest_and_logged(no_bf16_cpu, settings_log):
     tf = RecordingTensorFlow(gpus=2, capabilities=((8, 0), (8, 0)))
     applied = apply_tensorflow_settings(
         settings(
@@ -353,7 +355,7 @@ def test_applied_settings_returned_for_the_manifest_and_logged(no_bf16_cpu, capl
         ("set_global_policy", "mixed_bfloat16"),
         ("set_strategy", Strategy("mirrored", ("/gpu:0", "/gpu:1"))),
     ]
-    assert caplog.messages == [
+    assert settings_log.messages == [
         "TensorFlow 9.9.9 devices: /physical_device:CPU:0, /physical_device:GPU:0, "
         "/physical_device:GPU:1",
         "TensorFlow settings applied: /physical_device:GPU:0: memory growth True; "
@@ -363,13 +365,12 @@ def test_applied_settings_returned_for_the_manifest_and_logged(no_bf16_cpu, capl
     ]
 
 
-def test_without_a_strategy_the_default_device_is_the_replica(caplog):
-    caplog.set_level(logging.INFO, logger=tensorflow_settings.__name__)
+def test_without_a_strategy_the_default_device_is_the_replica(settings_log):
     tf = RecordingTensorFlow()
     applied = apply_tensorflow_settings(settings(mixed_precision="mixed_float16"), tf)
     assert (applied["distribute"], applied["replicas"]) == ("none", ["default device"])
     assert tf.calls[-1] == ("set_strategy", None)
-    assert caplog.messages[-1].endswith(
+    assert settings_log.messages[-1].endswith(
         "; precision mixed_float16; deterministic ops True; distribute none over default device"
     )
 
