@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -147,15 +148,20 @@ def test_split_is_the_lessons_split(digits: dict[str, np.ndarray]) -> None:
     assert source["x_train"].shape == (0, 8, 8)
 
 
+def enlargement(image: ImageParams) -> Any:
+    """The model's enlargement layers alone, as a model of 8x8 digit images."""
+    import keras  # noqa: PLC0415
+
+    inputs = keras.Input(shape=(8, 8))
+    return keras.Model(inputs, transfer_model._preprocess(inputs, image))
+
+
 @pytest.mark.parametrize("channels", [1, 2])
 def test_enlargement_copies_the_grey_channel_as_asked(
     digits: dict[str, np.ndarray], channels: int
 ) -> None:
-    import keras  # noqa: PLC0415
-
     image = ImageParams(repeat=2, channels=channels, scale=0.125, offset=-1.0)
-    inputs = keras.Input(shape=(8, 8))
-    enlarge = keras.Model(inputs, transfer_model._preprocess(inputs, image))
+    enlarge = enlargement(image)
     expected = transfer_data.enlarge_digits(digits["images"][:4], image).astype(np.float32)
     np.testing.assert_array_equal(enlarge.predict(digits["images"][:4], verbose=0), expected)
     # the names the saved model summary shows for the enlargement
@@ -191,10 +197,7 @@ def test_an_empty_source_task_has_every_key_and_dtype_of_a_full_one(
 
 
 def test_enlargement_layers_give_the_lessons_pixels(digits: dict[str, np.ndarray]) -> None:
-    import keras  # noqa: PLC0415
-
-    inputs = keras.Input(shape=(8, 8))
-    enlarge = keras.Model(inputs, transfer_model._preprocess(inputs, LESSON_IMAGE))
+    enlarge = enlargement(LESSON_IMAGE)
     images = digits["images"][:16]
     expected = lesson_enlarge(images.reshape(16, 64)).astype(np.float32)
     np.testing.assert_array_equal(enlarge.predict(images, verbose=0), expected)
@@ -313,20 +316,26 @@ def test_keras_cache_falls_back_to_tmp_when_home_is_read_only(
     assert asked == [(tmp_path, os.W_OK)]
 
 
-def test_missing_weights_file_names_it_and_the_remedies(tmp_path: Path) -> None:
-    missing = tmp_path / "nowhere" / "weights.h5"
-    with pytest.raises(transfer_errors.MissingWeightsError) as raised:
-        transfer_weights.resolve_base_weights(base_params(weights=str(missing)))
-    assert str(raised.value) == (
-        f"Weights file not found: {missing} (transfer.base_model.weights).\n"
+def remedies(path: Path) -> str:
+    """The end of every missing-weights message, written out."""
+    return (
         "Remedies:\n"
-        f"  1. copy the weights file to {missing} (on a machine with a network, Keras puts it "
-        "in ~/.keras/models/ on first use);\n"
+        f"  1. copy the weights file to {path} (on a machine with a network, Keras puts it in "
+        "~/.keras/models/ on first use);\n"
         "  2. point the parameter at a local file: transfer.base_model.weights: "
         "/path/to/file.h5 in conf/local/parameters_transfer.yml (or --params "
         "transfer.base_model.weights=...);\n"
         "  3. run the offline variant, which pretrains its own base on digits 0-4 and needs "
         "no download: kedro run --env offline --pipelines transfer"
+    )
+
+
+def test_missing_weights_file_names_it_and_the_remedies(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "weights.h5"
+    with pytest.raises(transfer_errors.MissingWeightsError) as raised:
+        transfer_weights.resolve_base_weights(base_params(weights=str(missing)))
+    assert str(raised.value) == (
+        f"Weights file not found: {missing} (transfer.base_model.weights).\n" + remedies(missing)
     )
 
 
@@ -350,15 +359,7 @@ def test_missing_imagenet_weights_fail_without_the_network(
         "(transfer.base_model.allow_download: false).\n"
         f"Looked for: {expected}\n"
         f"Cache folder: {tmp_path / 'models'} (Keras' cache: base_model.cache_dir, else "
-        "$KERAS_HOME, else ~/.keras; weights go under models/)\n"
-        "Remedies:\n"
-        f"  1. copy the weights file to {expected} (on a machine with a network, Keras puts "
-        "it in ~/.keras/models/ on first use);\n"
-        "  2. point the parameter at a local file: transfer.base_model.weights: "
-        "/path/to/file.h5 in conf/local/parameters_transfer.yml (or --params "
-        "transfer.base_model.weights=...);\n"
-        "  3. run the offline variant, which pretrains its own base on digits 0-4 and needs "
-        "no download: kedro run --env offline --pipelines transfer"
+        "$KERAS_HOME, else ~/.keras; weights go under models/)\n" + remedies(expected)
     )
     assert isinstance(raised.value, UserInputError)  # the CLI prints it without a traceback
 
