@@ -81,8 +81,9 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_partial(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
 
 
-def test_publish_syncs_the_file_before_the_rename_and_the_folder_after(tmp_path, monkeypatch):
-    """Durable: the data reaches the disk before its name, the new name before we return."""
+@pytest.fixture
+def disk_events(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Each fsync (of the path behind the descriptor) and rename (to its target), in order."""
     events: list[tuple[str, str]] = []
     real_fsync, real_replace = os.fsync, os.replace
 
@@ -96,30 +97,31 @@ def test_publish_syncs_the_file_before_the_rename_and_the_folder_after(tmp_path,
 
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
+    return events
+
+
+def test_publish_syncs_the_file_before_the_rename_and_the_folder_after(tmp_path, disk_events):
+    """Durable: the data reaches the disk before its name, the new name before we return."""
     partial = tmp_path / files.partial_name("data.npz")
     partial.write_bytes(b"complete")
     final = tmp_path / "data.npz"
     files.publish(partial, final)
-    assert events == [("fsync", str(partial)), ("rename", str(final)), ("fsync", str(tmp_path))]
+    assert disk_events == [
+        ("fsync", str(partial)),
+        ("rename", str(final)),
+        ("fsync", str(tmp_path)),
+    ]
     assert final.read_bytes() == b"complete"
 
 
-def test_publishing_a_folder_syncs_every_file_and_folder_in_it(tmp_path, monkeypatch):
+def test_publishing_a_folder_syncs_every_file_and_folder_in_it(tmp_path, disk_events):
     """A model saved as a folder: each file, then each folder once its files are synced."""
-    synced: list[str] = []
-    real_fsync = os.fsync
-
-    def fsync(descriptor: int) -> None:
-        synced.append(os.readlink(f"/proc/self/fd/{descriptor}"))
-        real_fsync(descriptor)
-
     partial = tmp_path / files.partial_name("model")
     (partial / "variables").mkdir(parents=True)
     (partial / "graph.pb").write_bytes(b"graph")
     (partial / "variables" / "data").write_bytes(b"weights")
-    monkeypatch.setattr(os, "fsync", fsync)
     files.publish(partial, tmp_path / "model")
-    assert synced == [
+    assert [path for event, path in disk_events if event == "fsync"] == [
         str(partial / "graph.pb"),
         str(partial),
         str(partial / "variables" / "data"),

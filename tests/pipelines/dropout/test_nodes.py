@@ -26,9 +26,14 @@ OPTIMIZER = {"learning_rate": 1e-3, "rho": 0.9, "epsilon": 1e-7}
 RATES = {"rate_00": 0.0, "rate_20": 0.2, "rate_40": 0.4, "rate_60": 0.6, "rate_80": 0.8}
 
 
-def training(epochs: int = 3, batch_size: int = 32, shuffle: bool = True) -> TrainingParams:
+def training(
+    epochs: int = 3,
+    batch_size: int = 32,
+    shuffle: bool = True,
+    optimizer: dict[str, float] = OPTIMIZER,
+) -> TrainingParams:
     return TrainingParams(
-        epochs=epochs, batch_size=batch_size, shuffle=shuffle, optimizer=OPTIMIZER
+        epochs=epochs, batch_size=batch_size, shuffle=shuffle, optimizer=optimizer
     )
 
 
@@ -87,12 +92,7 @@ def test_model_is_the_lessons_network():
 
 def test_the_optimizer_takes_every_setting_of_the_parameters():
     """Values that differ from RMSprop's defaults (1e-3, 0.9, 1e-7), so a dropped one shows."""
-    settings = TrainingParams(
-        epochs=1,
-        batch_size=8,
-        shuffle=True,
-        optimizer={"learning_rate": 0.02, "rho": 0.75, "epsilon": 1e-4},
-    )
+    settings = training(optimizer={"learning_rate": 0.02, "rho": 0.75, "epsilon": 1e-4})
     config = nodes.build_model(0.2, NETWORK, settings, SEED).optimizer.get_config()
     assert (config["learning_rate"], config["rho"], config["epsilon"]) == pytest.approx(
         (0.02, 0.75, 1e-4)
